@@ -1,0 +1,47 @@
+# Two commands do everything on a fresh machine:
+#   make run    set up, build the default collection's indexes, serve them, answer a sample query
+#   make test   set up, run the test suite
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+COLLECTION ?= scifact
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup run serve test lint eval bench docker-check clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first and pinned: pip then takes the local CPU build instead of gigabytes of CUDA wheels.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+run: setup
+	$(BIN)/sieve demo --collection $(COLLECTION)
+
+serve: setup
+	$(BIN)/sieve serve
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/python scripts/check_module_size.py
+
+eval: setup
+	$(BIN)/sieve eval beir --data $${SIEVE_DATA_DIR:-../shared/datasets}/$(COLLECTION) \
+		--pipeline bm25 --pipeline dense --pipeline hybrid --pipeline hybrid-convex --out runs
+
+bench: setup
+	$(BIN)/python benchmarks/bench_retrieval.py --collection $(COLLECTION)
+
+docker-check:
+	bash scripts/check_docker.sh
+
+clean:
+	rm -rf $(VENV) indexes runs results

@@ -1,0 +1,57 @@
+"""``sieve eval beir``: build the collection if needed, run each named pipeline over a split, score and save."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from evaluation.harness import run_in_process, run_over_http, summarize
+from indexers.collection import BuildPlan, build_collection, list_collections, open_collection
+from indexers.corpus import BeirDataset
+from service.config import Settings
+from service.encoders import EncoderCache
+from service.pipeline import Pipeline
+from service.specs import PipelineSpec
+
+log = logging.getLogger(__name__)
+
+
+def load_pipeline(folder: Path, workers: int = 2) -> Pipeline:
+    """One collection's pipeline, outside any server (what the harness and the BEIR adapter use)."""
+    return Pipeline(open_collection(folder), EncoderCache(), ThreadPoolExecutor(max_workers=workers))
+
+
+def evaluate_pipelines(
+    *,
+    data: Path,
+    pipelines: list[str],
+    split: str,
+    k: int,
+    collection: str,
+    url: str | None,
+    out: Path | None,
+    dense_index: str | None,
+    build: bool,
+    settings: Settings,
+) -> list[dict[str, object]]:
+    """Evaluate each pipeline name on ``data``'s ``split``; returns one summary per pipeline."""
+    dataset = BeirDataset.open(data)
+    qrels = dataset.qrels(split)
+    queries = dataset.queries(split)
+    specs = {name: PipelineSpec.named(name).override(dense_index=dense_index) for name in pipelines}
+    folder = settings.index_root / collection
+    if url is None and build and folder not in list_collections(settings.index_root):
+        log.info("collection %s not built yet: building it from %s", collection, data)
+        build_collection(BuildPlan(name=collection, source=data), settings.index_root)
+    pipeline = load_pipeline(folder) if url is None else None
+    summaries = []
+    for name, spec in specs.items():
+        if pipeline is not None:
+            result = asyncio.run(run_in_process(pipeline, queries, spec, k))
+        else:
+            assert url is not None
+            result = asyncio.run(run_over_http(url, collection, queries, spec, k))
+        summaries.append(summarize(name, dataset.name, split, qrels, result, out))
+    return summaries

@@ -1,0 +1,76 @@
+"""Read side of a dense index: FAISS search, FAISS position -> doc id, and the full vectors on disk."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from indexers.dense.build import DOCIDS_FILE, INDEX_FILE, VECTORS_FILE
+from indexers.errors import IndexUnavailable
+from indexers.manifest import IndexManifest
+
+log = logging.getLogger(__name__)
+
+
+class DenseIndex:
+    """One FAISS index folder. ``search`` is thread-safe (per-call parameters, no shared mutable state)."""
+
+    def __init__(self, folder: Path, *, use_gpu: bool = False) -> None:
+        import faiss
+
+        self.folder = folder
+        self.manifest = IndexManifest.read(folder)
+        if self.manifest.kind != "dense":
+            raise IndexUnavailable(f"{folder} is a {self.manifest.kind} index, not dense")
+        self._index = faiss.read_index(str(folder / INDEX_FILE))
+        self.docids = (folder / DOCIDS_FILE).read_text().splitlines()
+        if len(self.docids) != self._index.ntotal or len(self.docids) != self.manifest.doc_count:
+            raise IndexUnavailable(
+                f"{folder}: {self._index.ntotal} vectors, {len(self.docids)} doc ids, manifest says "
+                f"{self.manifest.doc_count}; rebuild the index"
+            )
+        self._params = self._search_params(faiss)
+        if use_gpu and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
+            self._gpu_res = faiss.StandardGpuResources()
+            self._index = faiss.index_cpu_to_gpu(self._gpu_res, 0, self._index)
+            log.info("dense index %s moved to GPU", folder.name)
+
+    def _search_params(self, faiss: object) -> object | None:
+        build = self.manifest.build
+        inner = faiss.downcast_index(self._index)  # type: ignore[attr-defined]
+        if hasattr(inner, "hnsw"):
+            return faiss.SearchParametersHNSW(efSearch=int(build.get("hnsw_ef_search", 128)))  # type: ignore[attr-defined]
+        if hasattr(faiss, "extract_index_ivf"):
+            try:
+                faiss.extract_index_ivf(self._index)  # type: ignore[attr-defined]
+                return faiss.SearchParametersIVF(nprobe=int(build.get("ivf_nprobe", 16)))  # type: ignore[attr-defined]
+            except RuntimeError:
+                return None
+        return None
+
+    @property
+    def dim(self) -> int:
+        return int(self._index.d)
+
+    def search(
+        self, queries: NDArray[np.float32], k: int, *, ef_search: int | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """Top-``k`` ``(doc_id, score)`` per query row; ``ef_search`` overrides HNSW's setting for this call."""
+        import faiss
+
+        params = self._params
+        if ef_search is not None and isinstance(params, faiss.SearchParametersHNSW):
+            params = faiss.SearchParametersHNSW(efSearch=max(ef_search, k))
+        k = min(k, len(self.docids))
+        scores, positions = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
+        return [
+            [(self.docids[p], float(s)) for s, p in zip(row_s, row_p, strict=True) if p >= 0]
+            for row_s, row_p in zip(scores, positions, strict=True)
+        ]
+
+    def vectors(self) -> NDArray[np.float32]:
+        """The full-dimension document vectors, memory-mapped from disk."""
+        return np.load(self.folder / VECTORS_FILE, mmap_mode="r")

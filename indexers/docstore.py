@@ -1,0 +1,64 @@
+"""Document text by id (SQLite): the one copy of the corpus that later stages read titles and texts from."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from indexers.types import Doc
+
+FILENAME = "docs.sqlite"
+
+
+def write_docstore(docs: Iterable[Doc], path: Path, *, batch: int = 2000) -> int:
+    """Write ``docs`` (already validated and de-duplicated) in corpus order; returns the count."""
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE docs (id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL)")
+    count = 0
+    rows: list[tuple[str, str, str]] = []
+    for doc in docs:
+        rows.append((doc.id, doc.title, doc.text))
+        if len(rows) >= batch:
+            con.executemany("INSERT INTO docs VALUES (?, ?, ?)", rows)
+            count += len(rows)
+            rows.clear()
+    con.executemany("INSERT INTO docs VALUES (?, ?, ?)", rows)
+    count += len(rows)
+    con.commit()
+    con.close()
+    return count
+
+
+class DocStore:
+    """Read-only access from any thread (one SQLite connection per thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self.count = self._con().execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            self._local.con = con
+        return con
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, Doc]:
+        """Docs for ``ids`` that exist (missing ids are simply absent)."""
+        out: dict[str, Doc] = {}
+        con = self._con()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for row in con.execute(f"SELECT id, title, text FROM docs WHERE id IN ({marks})", chunk):
+                out[row[0]] = Doc(id=row[0], title=row[1], text=row[2])
+        return out
+
+    def iter_docs(self, batch: int = 1000) -> Iterator[Doc]:
+        """Every doc in corpus order, streamed."""
+        cur = self._con().execute("SELECT id, title, text FROM docs ORDER BY rowid")
+        while rows := cur.fetchmany(batch):
+            yield from (Doc(id=r[0], title=r[1], text=r[2]) for r in rows)

@@ -1,0 +1,34 @@
+"""Plain data passed between stages: documents in, hits out. Shared by indexers, rankers and the service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """One corpus record."""
+
+    id: str
+    text: str
+    title: str = ""
+
+    @property
+    def contents(self) -> str:
+        """Title and body as one string: what both BM25 and the encoders see (as BEIR/Pyserini do)."""
+        return f"{self.title} {self.text}".strip() if self.title else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A scored document id; ``stage_scores`` keeps the score each earlier stage gave it."""
+
+    id: str
+    score: float
+    title: str = ""
+    text: str = ""
+    stage_scores: dict[str, float] = field(default_factory=dict)
+
+    def with_score(self, score: float, stage: str) -> Hit:
+        """A copy carrying a new score, remembering it under ``stage``."""
+        return replace(self, score=score, stage_scores={**self.stage_scores, stage: score})

@@ -1,0 +1,33 @@
+"""``POST /v1/search``: validate, merge the request's pipeline overrides into the default, run the pipeline."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from indexers.errors import InvalidInput
+from service.deps import RegistryDep, SettingsDep
+from service.schemas import HitOut, SearchRequest, SearchResponse
+
+router = APIRouter(prefix="/v1", tags=["search"])
+
+
+@router.post("/search", response_model=SearchResponse)
+async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsDep) -> SearchResponse:
+    if body.k > settings.max_k:
+        raise InvalidInput(f"k={body.k} is over this server's limit of {settings.max_k}")
+    if len(body.query) > settings.max_query_chars:
+        raise InvalidInput(f"query is {len(body.query)} characters; the limit is {settings.max_query_chars}")
+    pipeline = registry.pipeline(body.collection)
+    spec = settings.pipeline.override(
+        retriever=body.retriever, sparse_index=body.sparse_index, dense_index=body.dense_index,
+        depth=body.depth, fusion=body.fusion, bm25=body.bm25, ef_search=body.ef_search,
+    )
+    result = await pipeline.run(body.query, k=body.k, spec=spec, include_text=body.include_text)
+    return SearchResponse(
+        collection=body.collection,
+        query=body.query,
+        retriever=spec.retriever,
+        hits=[HitOut(id=h.id, score=h.score, title=h.title, text=h.text, stage_scores=h.stage_scores)
+              for h in result.hits],
+        timings_ms=result.timings_ms,
+    )

@@ -1,0 +1,22 @@
+"""Dependencies the routes declare: the registry and settings built in the app's lifespan."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.config import Settings
+from service.registry import Registry
+
+
+def _registry(request: Request) -> Registry:
+    return request.app.state.registry  # type: ignore[no-any-return]
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+RegistryDep = Annotated[Registry, Depends(_registry)]
+SettingsDep = Annotated[Settings, Depends(_settings)]

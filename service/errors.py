@@ -1,0 +1,104 @@
+"""The one table from error type to HTTP status, and the handlers that render every error as JSON."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from indexers.errors import (
+    CorpusError,
+    IndexUnavailable,
+    InvalidInput,
+    MissingExtra,
+    ModelUnavailable,
+    NotFound,
+    SieveError,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[SieveError], int] = {
+    InvalidInput: 422,
+    CorpusError: 422,
+    NotFound: 404,
+    IndexUnavailable: 503,
+    ModelUnavailable: 503,
+    MissingExtra: 501,
+}
+
+
+def _status(exc: SieveError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def error_body(status: int, kind: str, message: str, details: object = None) -> JSONResponse:
+    body: dict[str, object] = {"error": {"type": kind, "message": message}}
+    if details is not None:
+        body["error"]["details"] = details  # type: ignore[index]
+    return JSONResponse(body, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Bad input always becomes a 4xx with a JSON body that says what is wrong; never a 500."""
+
+    @app.exception_handler(SieveError)
+    async def _sieve(_: Request, exc: SieveError) -> JSONResponse:
+        return error_body(_status(exc), type(exc).__name__, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]} for e in exc.errors()
+        ]
+        summary = "; ".join(f"{d['field'] or 'body'}: {d['message']}" for d in details)
+        return error_body(422, "InvalidInput", summary, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_body(exc.status_code, "HTTPError", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unknown(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_body(500, "InternalError", "internal error; see the server log")
+
+
+class BodySizeLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._reject(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                # FastAPI re-raises HTTPException from body parsing, so the handler above renders the 413.
+                raise HTTPException(413, f"request body over the limit of {self.limit} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_body(413, "PayloadTooLarge", f"request body over the limit of {self.limit} bytes")
+        await response(scope, receive, send)

@@ -1,0 +1,69 @@
+"""Wire models of the HTTP API (pydantic lives at the edges; stages pass plain dataclasses)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from indexers.lucene import Bm25Params
+from rankers.fusion import FusionSpec
+from service.specs import RetrieverKind
+
+QueryText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
+
+
+class SearchRequest(BaseModel):
+    """``POST /v1/search``. Pipeline fields left out take the server's default pipeline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collection: str = Field(min_length=1, max_length=64)
+    query: QueryText
+    k: int = Field(10, ge=1, le=1000)
+    retriever: RetrieverKind | None = None
+    sparse_index: str | None = None
+    dense_index: str | None = None
+    depth: int | None = Field(None, ge=1, le=1000)
+    fusion: FusionSpec | None = None
+    bm25: Bm25Params | None = None
+    ef_search: int | None = Field(None, ge=1, le=4096)
+    include_text: bool = True
+
+
+class HitOut(BaseModel):
+    id: str
+    score: float
+    title: str = ""
+    text: str = ""
+    stage_scores: dict[str, float] = {}
+
+
+class SearchResponse(BaseModel):
+    collection: str
+    query: str
+    retriever: RetrieverKind
+    hits: list[HitOut]
+    timings_ms: dict[str, float]
+
+
+class IndexInfo(BaseModel):
+    name: str
+    kind: str
+    doc_count: int
+    model: str | None = None
+    dims: int | None = None
+    metric: str | None = None
+    version: str
+    build: dict[str, object]
+
+
+class CollectionInfo(BaseModel):
+    name: str
+    doc_count: int
+    version: str
+    indexes: list[IndexInfo]
+
+
+class CollectionsResponse(BaseModel):
+    collections: list[CollectionInfo]

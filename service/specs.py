@@ -1,0 +1,47 @@
+"""The pipeline spec: which retrievers, how deep, how to fuse. Settings hold a default; a request overrides parts."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from indexers.lucene import Bm25Params
+from rankers.fusion import FusionSpec
+
+RetrieverKind = Literal["sparse", "dense", "hybrid"]
+
+
+class PipelineSpec(BaseModel):
+    """One query's route through the first stage."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    retriever: RetrieverKind = "hybrid"
+    sparse_index: str | None = None  # None: the collection's first sparse index
+    dense_index: str | None = None  # None: the collection's first dense index
+    depth: int = Field(100, ge=1, le=1000)  # candidates each retriever hands to fusion
+    fusion: FusionSpec = FusionSpec()
+    bm25: Bm25Params = Bm25Params()
+    ef_search: int | None = Field(None, ge=1, le=4096)
+
+    def override(self, **changes: object) -> PipelineSpec:
+        """A copy with the non-None ``changes`` applied (validated)."""
+        data = self.model_dump()
+        data.update({k: v for k, v in changes.items() if v is not None})
+        return PipelineSpec.model_validate(data)
+
+    @classmethod
+    def named(cls, name: str) -> PipelineSpec:
+        """The CLI's pipeline names: ``bm25``, ``dense``, ``hybrid`` (RRF) and ``hybrid-convex``."""
+        presets = {
+            "bm25": cls(retriever="sparse"),
+            "sparse": cls(retriever="sparse"),
+            "dense": cls(retriever="dense"),
+            "hybrid": cls(retriever="hybrid"),
+            "hybrid-rrf": cls(retriever="hybrid"),
+            "hybrid-convex": cls(retriever="hybrid", fusion=FusionSpec(method="convex")),
+        }
+        if name not in presets:
+            raise KeyError(f"unknown pipeline {name!r}; choose one of {sorted(presets)}")
+        return presets[name]

@@ -1,0 +1,1 @@
+"""The ``sieve`` command line: build indexes, serve, query, evaluate."""

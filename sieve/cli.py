@@ -1,0 +1,176 @@
+"""``sieve``: a thin command line over the importable build, serve and evaluation functions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from indexers.corpus import Fields, OnError
+from service.config import Settings
+
+app = typer.Typer(help="Sieve: dense/sparse retrieval and reranking.", no_args_is_help=True)
+index_app = typer.Typer(help="Build and inspect indexes.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate pipelines.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+app.add_typer(eval_app, name="eval")
+
+DEFAULT_DENSE = ["dense:torch:Flat"]
+IndexRoot = Annotated[Path | None, typer.Option(help="where collections live [env SIEVE_INDEX_ROOT]")]
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("faiss.loader", "httpx", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _settings(index_root: Path | None) -> Settings:
+    settings = Settings()
+    return settings.model_copy(update={"index_root": index_root}) if index_root else settings
+
+
+def parse_dense(value: str):  # type: ignore[no-untyped-def]
+    """``NAME:BACKEND:FACTORY[:MODEL]`` -> a DenseIndexSpec (e.g. ``dense-hnsw:torch:HNSW32``)."""
+    from indexers.dense import DenseIndexSpec
+    from indexers.encoders import EncoderSpec
+
+    parts = value.split(":", 3)
+    if len(parts) < 3:
+        raise typer.BadParameter(f"{value!r}: expected NAME:BACKEND:FACTORY[:MODEL], e.g. dense:torch:Flat")
+    encoder = EncoderSpec(backend=parts[1], **({"model": parts[3]} if len(parts) == 4 else {}))  # type: ignore[arg-type]
+    return DenseIndexSpec(name=parts[0], encoder=encoder, factory=parts[2])
+
+
+@index_app.command("build")
+def index_build(
+    collection: Annotated[str, typer.Option(help="collection name (folder under the index root)")] = "scifact",
+    source: Annotated[Path | None, typer.Option(help="BEIR folder or JSONL [default: <data_dir>/<collection>]")] = None,
+    dense: Annotated[list[str], typer.Option(help="NAME:BACKEND:FACTORY[:MODEL]; repeat for several")] = DEFAULT_DENSE,
+    sparse: Annotated[bool, typer.Option(help="build the BM25 index")] = True,
+    no_dense: Annotated[bool, typer.Option("--no-dense", help="skip dense indexes")] = False,
+    id_field: str = "_id",
+    text_field: str = "text",
+    title_field: str = "title",
+    on_error: Annotated[OnError, typer.Option(help="bad records: skip (counted) or stop")] = OnError.skip,
+    limit: Annotated[int | None, typer.Option(help="index only the first N docs")] = None,
+    force: Annotated[bool, typer.Option(help="rebuild even if an index with the same spec exists")] = False,
+    index_root: IndexRoot = None,
+) -> None:
+    """Build the doc store, a BM25 index and dense FAISS indexes for one collection."""
+    from indexers.collection import BuildPlan, build_collection
+    from indexers.lucene import LuceneIndexSpec
+
+    _setup_logging()
+    settings = _settings(index_root)
+    plan = BuildPlan(
+        name=collection,
+        source=source or settings.data_dir / collection,
+        fields=Fields(id=id_field, text=text_field, title=title_field or None),
+        on_error=on_error,
+        limit=limit,
+        sparse=(LuceneIndexSpec(),) if sparse else (),
+        dense=() if no_dense else tuple(parse_dense(d) for d in dense),
+        force=force,
+    )
+    built = build_collection(plan, settings.index_root)
+    for name, manifest in built.items():
+        typer.echo(f"{collection}/{name}: {manifest.kind}, {manifest.doc_count} docs, built in "
+                   f"{manifest.build_seconds}s ({manifest.build.get('docs_per_second')} docs/s)")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    index_root: IndexRoot = None,
+) -> None:
+    """Serve every collection under the index root over HTTP."""
+    import uvicorn
+
+    from service.main import create_app
+
+    _setup_logging()
+    settings = _settings(index_root)
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+@app.command()
+def query(
+    text: Annotated[str, typer.Argument(help="the query")],
+    collection: str = "scifact",
+    retriever: str = "hybrid",
+    k: int = 5,
+    url: Annotated[str | None, typer.Option(help="a running server; default: search in-process")] = None,
+    index_root: IndexRoot = None,
+) -> None:
+    """Search one collection and print the hits as JSON."""
+    import httpx
+
+    body = {"collection": collection, "query": text, "k": k, "retriever": retriever}
+    if url:
+        resp = httpx.post(f"{url}/v1/search", json=body, timeout=60)
+        typer.echo(json.dumps(resp.json(), indent=2))
+        raise typer.Exit(0 if resp.is_success else 1)
+    from asgi_lifespan import LifespanManager
+
+    from service.main import create_app
+
+    async def run() -> httpx.Response:
+        app_ = create_app(_settings(index_root))
+        async with LifespanManager(app_) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://sieve") as client:
+                return await client.post("/v1/search", json=body)
+
+    resp = asyncio.run(run())
+    typer.echo(json.dumps(resp.json(), indent=2))
+    raise typer.Exit(0 if resp.is_success else 1)
+
+
+@eval_app.command("beir")
+def eval_beir(
+    data: Annotated[Path, typer.Option(help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")],
+    pipeline: Annotated[list[str], typer.Option(help="bm25 | dense | hybrid | hybrid-convex; repeatable")] = ["bm25"],  # noqa: B006
+    split: str = "test",
+    k: Annotated[int, typer.Option(help="hits per query (Recall@100 needs >= 100)")] = 100,
+    collection: Annotated[str | None, typer.Option(help="default: the folder's name")] = None,
+    url: Annotated[str | None, typer.Option(help="evaluate a running server instead of in-process")] = None,
+    out: Annotated[Path, typer.Option(help="run files and JSON summaries go here")] = Path("runs"),
+    dense_index: Annotated[str | None, typer.Option(help="which dense index (default: the first)")] = None,
+    build: Annotated[bool, typer.Option(help="build the collection first if it is missing")] = True,
+    index_root: IndexRoot = None,
+) -> None:
+    """Score pipelines on a BEIR split with pytrec_eval (nDCG@10, Recall@100, MRR@10) like BEIR does."""
+    from evaluation.beir_eval import evaluate_pipelines
+
+    _setup_logging()
+    settings = _settings(index_root)
+    summaries = evaluate_pipelines(
+        data=data, pipelines=pipeline, split=split, k=k, collection=collection or data.name, url=url, out=out,
+        dense_index=dense_index, build=build, settings=settings,
+    )
+    typer.echo(f"{'pipeline':<16}{'nDCG@10':>9}{'R@100':>9}{'MRR@10':>9}{'p50 ms':>9}")
+    for s in summaries:
+        m, lat = s["metrics"], s["latency_ms"]
+        typer.echo(f"{s['pipeline']:<16}{m['ndcg@10']:>9.4f}{m['recall@100']:>9.4f}{m['mrr@10']:>9.4f}"
+                   f"{lat['p50']:>9.1f}")
+
+
+@app.command()
+def demo(
+    collection: str = "scifact",
+    query_text: Annotated[str, typer.Option("--query")] = "Vitamin D deficiency increases the risk of cancer",
+    exit_after: Annotated[bool, typer.Option("--exit", help="stop after the sample query")] = False,
+    index_root: IndexRoot = None,
+) -> None:
+    """The main job: build a default collection (if needed), serve it, answer a sample query, keep serving."""
+    from sieve.demo import run_demo
+
+    _setup_logging()
+    settings = _settings(index_root)
+    run_demo(settings, collection, query_text, exit_after=exit_after, echo=typer.echo)

@@ -1,0 +1,96 @@
+"""Shared fixtures: a real slice of SciFact, built once per session into real Lucene and FAISS indexes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from indexers.collection import BuildPlan, build_collection  # noqa: E402
+from indexers.dense import DenseIndexSpec  # noqa: E402
+from indexers.encoders import EncoderSpec  # noqa: E402
+from service.config import Settings  # noqa: E402
+from service.main import create_app  # noqa: E402
+
+DATASETS = Path(os.environ.get("SIEVE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+SLICE_QUERIES = 30
+SLICE_DISTRACTORS = 170
+
+
+def _read_jsonl(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.open() if line.strip()]
+
+
+def write_beir_slice(src: Path, dst: Path, n_queries: int, n_distractors: int) -> Path:
+    """A small real BEIR folder: the first test queries, all their judged docs, and the corpus's first docs."""
+    with (src / "qrels" / "test.tsv").open() as fh:
+        rows = list(csv.reader(fh, delimiter="\t"))[1:]
+    qids: list[str] = []
+    for row in rows:
+        if row[0] not in qids:
+            qids.append(row[0])
+    keep_q = set(qids[:n_queries])
+    qrels = [r for r in rows if r[0] in keep_q]
+    wanted = {r[1] for r in qrels}
+    corpus = _read_jsonl(src / "corpus.jsonl")
+    docs = [d for d in corpus if d["_id"] in wanted] + [d for d in corpus if d["_id"] not in wanted][:n_distractors]
+    (dst / "qrels").mkdir(parents=True, exist_ok=True)
+    (dst / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    queries = [q for q in _read_jsonl(src / "queries.jsonl") if q["_id"] in keep_q]
+    (dst / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    with (dst / "qrels" / "test.tsv").open("w") as fh:
+        fh.write("query-id\tcorpus-id\tscore\n" + "".join("\t".join(r) + "\n" for r in qrels))
+    return dst
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    if not (DATASETS / "scifact" / "corpus.jsonl").is_file():
+        pytest.fail(f"shared datasets not found at {DATASETS}; set SIEVE_DATA_DIR")
+    return DATASETS
+
+
+@pytest.fixture(scope="session")
+def scifact_slice(datasets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_beir_slice(datasets / "scifact", tmp_path_factory.mktemp("data") / "scifact-slice",
+                            SLICE_QUERIES, SLICE_DISTRACTORS)
+
+
+@pytest.fixture(scope="session")
+def index_root(scifact_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``sf`` collection: bm25, dense (torch Flat), dense-hnsw (same vectors), dense-onnx (int8 ONNX)."""
+    root = tmp_path_factory.mktemp("indexes")
+    plan = BuildPlan(
+        name="sf",
+        source=scifact_slice,
+        dense=(
+            DenseIndexSpec(),
+            DenseIndexSpec(name="dense-hnsw", factory="HNSW32"),
+            DenseIndexSpec(name="dense-onnx", encoder=EncoderSpec(backend="onnx")),
+        ),
+    )
+    build_collection(plan, root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def settings(index_root: Path) -> Settings:
+    return Settings(index_root=index_root, max_body_bytes=64 * 1024, workers=2)
+
+
+@pytest.fixture(scope="session")
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app, lifespan running, spoken to over httpx."""
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sieve", timeout=60) as c:
+            yield c
