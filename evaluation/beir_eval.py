@@ -53,5 +53,6 @@ def evaluate_pipelines(
         else:
             assert url is not None
             result = asyncio.run(run_over_http(url, collection, queries, spec, k))
-        summaries.append(summarize(name, dataset.name, split, qrels, result, out))
+        label = f"{name}@{dense_index}" if dense_index and spec.retriever != "sparse" else name
+        summaries.append(summarize(label, dataset.name, split, qrels, result, out))
     return summaries
