@@ -209,8 +209,8 @@ async def inproc_cell(pipeline: Pipeline, spec: PipelineSpec, queries: list[str]
     await asyncio.gather(*(worker(w * 7) for w in range(concurrency)))
     elapsed = time.perf_counter() - start
     lat = np.array(latencies or [float("nan")])
-    return {"p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
-            "qps": len(latencies) / elapsed, "requests": len(latencies), "errors": errors}
+    return {"p50_ms": round(float(np.percentile(lat, 50)), 3), "p99_ms": round(float(np.percentile(lat, 99)), 3),
+            "qps": round(len(latencies) / elapsed, 2), "requests": len(latencies), "errors": errors}
 
 
 def inproc_bench(args: argparse.Namespace, queries: list[str]) -> dict[tuple[str, int], dict[str, float]]:
@@ -247,8 +247,8 @@ def print_table(headers: list[str], rows: list[list[object]]) -> None:
 
 def search_rows(http: dict, inproc: dict) -> list[dict[str, object]]:
     return [{"retriever": key[0], "concurrency": key[1], "http": h, "inproc": inproc[key],
-             "p50_ratio_http_over_inproc": h["p50_ms"] / inproc[key]["p50_ms"],
-             "qps_ratio_inproc_over_http": inproc[key]["qps"] / h["qps"] if h["qps"] else None}
+             "p50_ratio_http_over_inproc": round(h["p50_ms"] / inproc[key]["p50_ms"], 3),
+             "qps_ratio_inproc_over_http": round(inproc[key]["qps"] / h["qps"], 3) if h["qps"] else None}
             for key, h in http.items()]
 
 
