@@ -10,10 +10,11 @@ from pathlib import Path
 from evaluation.harness import run_in_process, run_over_http, summarize
 from indexers.collection import BuildPlan, build_collection, list_collections, open_collection
 from indexers.corpus import BeirDataset
+from indexers.matryoshka import FunnelSpec
 from service.config import Settings
 from service.encoders import EncoderCache
 from service.pipeline import Pipeline
-from service.specs import PipelineSpec
+from service.specs import FunnelOptions, PipelineSpec
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,14 @@ log = logging.getLogger(__name__)
 def load_pipeline(folder: Path, workers: int = 2) -> Pipeline:
     """One collection's pipeline, outside any server (what the harness and the BEIR adapter use)."""
     return Pipeline(open_collection(folder), EncoderCache(), ThreadPoolExecutor(max_workers=workers))
+
+
+def _dense_label(index: str | None, dims: int | None, funnel: FunnelSpec | None) -> str:
+    """Run-file suffix naming the dense variant: ``@dense-onnx``, ``@d64``, ``@funnel-64-sq8-200``."""
+    parts = [index] if index else []
+    parts += [f"d{dims}"] if dims else []
+    parts += [f"funnel-{funnel.dims}-{funnel.code}-{funnel.shortlist}"] if funnel else []
+    return "@" + "@".join(parts) if parts else ""
 
 
 def evaluate_pipelines(
@@ -35,12 +44,16 @@ def evaluate_pipelines(
     dense_index: str | None,
     build: bool,
     settings: Settings,
+    dims: int | None = None,
+    funnel: FunnelSpec | None = None,
 ) -> list[dict[str, object]]:
     """Evaluate each pipeline name on ``data``'s ``split``; returns one summary per pipeline."""
     dataset = BeirDataset.open(data)
     qrels = dataset.qrels(split)
     queries = dataset.queries(split)
-    specs = {name: PipelineSpec.named(name).override(dense_index=dense_index) for name in pipelines}
+    funnel_opts = FunnelOptions(**funnel.model_dump()) if funnel else None
+    specs = {name: PipelineSpec.named(name).override(dense_index=dense_index, dimensions=dims, funnel=funnel_opts)
+             for name in pipelines}
     folder = settings.index_root / collection
     if url is None and build and folder not in list_collections(settings.index_root):
         log.info("collection %s not built yet: building it from %s", collection, data)
@@ -53,6 +66,6 @@ def evaluate_pipelines(
         else:
             assert url is not None
             result = asyncio.run(run_over_http(url, collection, queries, spec, k))
-        label = f"{name}@{dense_index}" if dense_index and spec.retriever != "sparse" else name
+        label = name if spec.retriever == "sparse" else name + _dense_label(dense_index, dims, funnel)
         summaries.append(summarize(label, dataset.name, split, qrels, result, out))
     return summaries

@@ -12,7 +12,7 @@ from indexers.errors import NotFound
 from indexers.types import Hit
 from rankers.fusion import fuse
 from service.encoders import EncoderCache
-from service.retrieval import DenseRetriever, Retriever, SparseRetriever, run_blocking
+from service.retrieval import DenseRetriever, Retriever, SparseRetriever, Trace, run_blocking
 from service.specs import PipelineSpec
 
 
@@ -20,6 +20,7 @@ from service.specs import PipelineSpec
 class PipelineResult:
     hits: list[Hit]
     timings_ms: dict[str, float]
+    counts: dict[str, int]
     spec: PipelineSpec
 
 
@@ -63,31 +64,32 @@ class Pipeline:
         pick = {"sparse": lambda: self._sparse(spec.sparse_index), "dense": lambda: self._dense(spec.dense_index)}
         return [pick[kind]() for kind in wanted]
 
-    async def retrieve(self, query: str, k: int, spec: PipelineSpec, timings: dict[str, float]) -> list[Hit]:
+    async def retrieve(self, query: str, k: int, spec: PipelineSpec, trace: Trace) -> list[Hit]:
         """First-stage hits without texts: one retriever's top-k, or several fused."""
         retrievers = self.retrievers(spec)
         if len(retrievers) == 1:
-            return await retrievers[0].search(query, k, spec, timings)
+            return await retrievers[0].search(query, k, spec, trace)
         depth = max(spec.depth, k)
-        runs = await asyncio.gather(*(r.search(query, depth, spec, timings) for r in retrievers))
+        runs = await asyncio.gather(*(r.search(query, depth, spec, trace) for r in retrievers))
         start = time.perf_counter()
         hits = fuse(runs, spec.fusion, top_k=k)
-        timings["fusion"] = round((time.perf_counter() - start) * 1000, 3)
+        trace.since("fusion", start)
         return hits
 
-    async def hydrate(self, hits: list[Hit], timings: dict[str, float]) -> list[Hit]:
+    async def hydrate(self, hits: list[Hit], trace: Trace) -> list[Hit]:
         """Attach titles and texts from the doc store."""
         start = time.perf_counter()
         docs = await run_blocking(self._executor, lambda: self.collection.docs.get_many([h.id for h in hits]))
-        timings["hydrate"] = round((time.perf_counter() - start) * 1000, 3)
+        trace.since("hydrate", start)
         return [replace(h, title=docs[h.id].title, text=docs[h.id].text) if h.id in docs else h for h in hits]
 
     async def run(self, query: str, *, k: int, spec: PipelineSpec, include_text: bool = True) -> PipelineResult:
-        """The whole route for one query; ``timings_ms`` has one entry per stage plus ``total``."""
+        """The whole route for one query; ``timings_ms`` has one entry per stage plus ``total``, ``counts`` what
+        stages counted (``dense.rescored``)."""
         start = time.perf_counter()
-        timings: dict[str, float] = {}
-        hits = await self.retrieve(query, k, spec, timings)
+        trace = Trace()
+        hits = await self.retrieve(query, k, spec, trace)
         if include_text:
-            hits = await self.hydrate(hits, timings)
-        timings["total"] = round((time.perf_counter() - start) * 1000, 3)
-        return PipelineResult(hits, timings, spec)
+            hits = await self.hydrate(hits, trace)
+        trace.since("total", start)
+        return PipelineResult(hits, trace.timings, trace.counts, spec)

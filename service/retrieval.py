@@ -6,32 +6,44 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
 
 from indexers.dense import DenseIndex
 from indexers.encoders import Encoder
 from indexers.lucene import LuceneIndex
+from indexers.matryoshka import FunnelSpec
 from indexers.types import Hit
 from service.specs import PipelineSpec
 
 T = TypeVar("T")
 
 
+@dataclass
+class Trace:
+    """What one request's stages did: wall time per stage (ms) and counts (e.g. candidates rescored)."""
+
+    timings: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def since(self, stage: str, start: float) -> None:
+        self.timings[stage] = round((time.perf_counter() - start) * 1000, 3)
+
+
 class Retriever(Protocol):
-    """``search`` returns the top-``k`` hits (ids and scores, no text) and adds its stage timings to ``timings``."""
+    """``search`` returns the top-``k`` hits (ids and scores, no text) and records its stages in ``trace``."""
 
     stage: str
 
-    async def search(self, query: str, k: int, spec: PipelineSpec, timings: dict[str, float]) -> list[Hit]: ...
+    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace) -> list[Hit]: ...
 
 
 async def run_blocking(executor: Executor, fn: Callable[[], T]) -> T:
     """Run CPU-bound ``fn`` on ``executor`` so the event loop stays free."""
     return await asyncio.get_running_loop().run_in_executor(executor, fn)
-
-
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 3)
 
 
 class SparseRetriever:
@@ -43,15 +55,16 @@ class SparseRetriever:
         self.index = index
         self._executor = executor
 
-    async def search(self, query: str, k: int, spec: PipelineSpec, timings: dict[str, float]) -> list[Hit]:
+    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace) -> list[Hit]:
         start = time.perf_counter()
         pairs = await run_blocking(self._executor, lambda: self.index.search(query, k, spec.bm25))
-        timings[self.stage] = _ms(start)
+        trace.since(self.stage, start)
         return [Hit(doc_id, score, stage_scores={self.stage: score}) for doc_id, score in pairs]
 
 
 class DenseRetriever:
-    """Encode the query with the index's own encoder, then search FAISS."""
+    """Encode the query with the index's own encoder, then search FAISS: at full dimension, at a Matryoshka prefix
+    dimension (``spec.dimensions``), or through the shortlist-then-rescore funnel (``spec.funnel``)."""
 
     stage = "dense"
 
@@ -60,11 +73,22 @@ class DenseRetriever:
         self.encoder = encoder
         self._executor = executor
 
-    async def search(self, query: str, k: int, spec: PipelineSpec, timings: dict[str, float]) -> list[Hit]:
+    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace) -> list[Hit]:
         start = time.perf_counter()
         vector = await run_blocking(self._executor, lambda: self.encoder.encode_queries([query]))
-        timings["dense.encode"] = _ms(start)
+        trace.since("dense.encode", start)
         start = time.perf_counter()
-        rows = await run_blocking(self._executor, lambda: self.index.search(vector, k, ef_search=spec.ef_search))
-        timings["dense.search"] = _ms(start)
+        rows = await run_blocking(self._executor, lambda: self._search(vector, k, spec, trace))
+        trace.since("dense.search", start)
         return [Hit(doc_id, score, stage_scores={self.stage: score}) for doc_id, score in rows[0]]
+
+    def _search(self, vector: NDArray[np.float32], k: int, spec: PipelineSpec, trace: Trace) -> list:  # type: ignore[type-arg]
+        if spec.funnel is not None:
+            view = self.index.matryoshka
+            base = view.funnel_default if view else FunnelSpec()
+            funnel = base.model_copy(update=spec.funnel.model_dump(exclude_none=True))
+            rows, trace.counts["dense.rescored"] = self.index.search_funnel(vector, k, funnel)
+            return rows
+        if spec.dimensions is not None:
+            return self.index.search_dims(vector, k, spec.dimensions)
+        return self.index.search(vector, k, ef_search=spec.ef_search)

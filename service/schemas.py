@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from indexers.lucene import Bm25Params
 from rankers.fusion import FusionSpec
-from service.specs import RetrieverKind
+from service.specs import FunnelOptions, RetrieverKind
 
 QueryText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
 
@@ -28,6 +28,8 @@ class SearchRequest(BaseModel):
     fusion: FusionSpec | None = None
     bm25: Bm25Params | None = None
     ef_search: int | None = Field(None, ge=1, le=4096)
+    dimensions: int | None = Field(None, ge=8, le=8192, description="Matryoshka: search at this prefix dimension")
+    funnel: FunnelOptions | None = Field(None, description="Matryoshka: shortlist low-dim, rescore at full dim")
     include_text: bool = True
 
 
@@ -45,6 +47,7 @@ class SearchResponse(BaseModel):
     retriever: RetrieverKind
     hits: list[HitOut]
     timings_ms: dict[str, float]
+    counts: dict[str, int] = {}
 
 
 class IndexInfo(BaseModel):
@@ -54,6 +57,7 @@ class IndexInfo(BaseModel):
     model: str | None = None
     dims: int | None = None
     metric: str | None = None
+    supported_dims: list[int] | None = None
     version: str
     build: dict[str, object]
 

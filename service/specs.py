@@ -7,9 +7,20 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from indexers.lucene import Bm25Params
+from indexers.matryoshka.spec import Code
 from rankers.fusion import FusionSpec
 
 RetrieverKind = Literal["sparse", "dense", "hybrid"]
+
+
+class FunnelOptions(BaseModel):
+    """Per-request funnel settings; a field left out takes the index's built default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dims: int | None = Field(None, ge=8)
+    code: Code | None = None
+    shortlist: int | None = Field(None, ge=1, le=10_000)
 
 
 class PipelineSpec(BaseModel):
@@ -24,6 +35,8 @@ class PipelineSpec(BaseModel):
     fusion: FusionSpec = FusionSpec()
     bm25: Bm25Params = Bm25Params()
     ef_search: int | None = Field(None, ge=1, le=4096)
+    dimensions: int | None = Field(None, ge=8)  # Matryoshka: search at this prefix dimension
+    funnel: FunnelOptions | None = None  # Matryoshka: shortlist at low dims, rescore at full
 
     def override(self, **changes: object) -> PipelineSpec:
         """A copy with the non-None ``changes`` applied (validated)."""

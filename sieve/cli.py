@@ -83,6 +83,55 @@ def index_build(
                    f"{manifest.build_seconds}s ({manifest.build.get('docs_per_second')} docs/s)")
 
 
+@index_app.command("matryoshka")
+def index_matryoshka(
+    collection: Annotated[str, typer.Option()] = "scifact",
+    index: Annotated[str, typer.Option(help="the dense index to extend")] = "dense",
+    transform: Annotated[str, typer.Option(help="none | pca | adaptor")] = "pca",
+    dims: Annotated[str, typer.Option(help="prefix dims, comma-separated")] = "256,128,64,32",
+    codes: Annotated[str, typer.Option(help="fp32,sq8,binary (any subset)")] = "fp32,sq8,binary",
+    funnel: Annotated[str, typer.Option(help="default funnel DIMS:CODE:SHORTLIST")] = "64:sq8:200",
+    steps: Annotated[int, typer.Option(help="adaptor training steps")] = 300,
+    supervise: Annotated[str | None, typer.Option(help="adaptor: BEIR split of --data to supervise with")] = None,
+    data: Annotated[Path | None, typer.Option(help="BEIR folder [default: <data_dir>/<collection>]")] = None,
+    index_root: IndexRoot = None,
+) -> None:
+    """Fit a prefix transform (PCA or a learned adaptor) and build low-dim prefix indexes for the funnel."""
+    from indexers.matryoshka.build import add_matryoshka
+    from indexers.matryoshka.spec import MatryoshkaSpec
+
+    _setup_logging()
+    settings = _settings(index_root)
+    folder = settings.index_root / collection / "indexes" / index
+    spec = MatryoshkaSpec(transform=transform, dims=tuple(int(d) for d in dims.split(",")),  # type: ignore[arg-type]
+                          codes=tuple(codes.split(",")), funnel=parse_funnel(funnel), adaptor_steps=steps)
+    supervision = None
+    if supervise:
+        from indexers.corpus import BeirDataset
+        from indexers.dense import DenseIndex
+        from indexers.encoders import EncoderSpec, build_encoder
+        from indexers.matryoshka.supervision import supervision_from_beir
+
+        dense = DenseIndex(folder)
+        encoder = build_encoder(EncoderSpec.model_validate(dense.manifest.build["encoder"]))
+        dataset = BeirDataset.open(data or settings.data_dir / collection)
+        supervision = supervision_from_beir(dataset, supervise, encoder, dense)
+    manifest = add_matryoshka(folder, spec, supervision)
+    info = manifest.build["matryoshka"]
+    typer.echo(f"{collection}/{index}: {transform} prefixes {list(spec.dims)} x {list(spec.codes)}, "
+               f"{info['trained_on']}, {info['fit_seconds']}s")
+
+
+def parse_funnel(value: str):  # type: ignore[no-untyped-def]
+    """``DIMS:CODE:SHORTLIST`` -> FunnelSpec (e.g. ``64:sq8:200``)."""
+    from indexers.matryoshka.spec import FunnelSpec
+
+    parts = value.split(":")
+    if len(parts) != 3:
+        raise typer.BadParameter(f"{value!r}: expected DIMS:CODE:SHORTLIST, e.g. 64:sq8:200")
+    return FunnelSpec(dims=int(parts[0]), code=parts[1], shortlist=int(parts[2]))  # type: ignore[arg-type]
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
@@ -142,6 +191,8 @@ def eval_beir(
     url: Annotated[str | None, typer.Option(help="evaluate a running server instead of in-process")] = None,
     out: Annotated[Path, typer.Option(help="run files and JSON summaries go here")] = Path("runs"),
     dense_index: Annotated[str | None, typer.Option(help="which dense index (default: the first)")] = None,
+    dims: Annotated[int | None, typer.Option(help="Matryoshka: dense search at this prefix dimension")] = None,
+    funnel: Annotated[str | None, typer.Option(help="Matryoshka funnel DIMS:CODE:SHORTLIST")] = None,
     build: Annotated[bool, typer.Option(help="build the collection first if it is missing")] = True,
     index_root: IndexRoot = None,
 ) -> None:
@@ -152,7 +203,8 @@ def eval_beir(
     settings = _settings(index_root)
     summaries = evaluate_pipelines(
         data=data, pipelines=pipeline, split=split, k=k, collection=collection or data.name, url=url, out=out,
-        dense_index=dense_index, build=build, settings=settings,
+        dense_index=dense_index, build=build, settings=settings, dims=dims,
+        funnel=parse_funnel(funnel) if funnel else None,
     )
     typer.echo(f"{'pipeline':<16}{'nDCG@10':>9}{'R@100':>9}{'MRR@10':>9}{'p50 ms':>9}")
     for s in summaries:
@@ -174,3 +226,22 @@ def demo(
     _setup_logging()
     settings = _settings(index_root)
     run_demo(settings, collection, query_text, exit_after=exit_after, echo=typer.echo)
+
+
+@app.command()
+def report(
+    inputs: Annotated[list[Path] | None, typer.Argument(
+        help="JSON files or folders, searched recursively [default: runs/ and results/ where they exist]")] = None,
+    out: Annotated[Path, typer.Option(help="where report.md, report.html and the PNG plots go")] = Path("reports"),
+) -> None:
+    """Eval summaries (`sieve eval beir`) and benchmark results as one Markdown and one HTML page with plots."""
+    from evaluation.report import build_report
+    from evaluation.report_data import ReportInputError
+
+    _setup_logging()
+    paths = inputs or [p for p in (Path("runs"), Path("results")) if p.is_dir()]
+    try:
+        files = build_report(paths, out)
+    except ReportInputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="INPUTS") from exc
+    typer.echo(f"wrote {files.markdown}, {files.html} and {len(files.plots)} plots")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -17,8 +17,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from indexers.collection import BuildPlan, build_collection  # noqa: E402
 from indexers.dense import DenseIndexSpec  # noqa: E402
 from indexers.encoders import EncoderSpec  # noqa: E402
+from indexers.matryoshka import FunnelSpec, MatryoshkaSpec  # noqa: E402
+from indexers.matryoshka.build import add_matryoshka  # noqa: E402
 from service.config import Settings  # noqa: E402
 from service.main import create_app  # noqa: E402
+from tests.servers import serve_in_thread  # noqa: E402
 
 DATASETS = Path(os.environ.get("SIEVE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
 SLICE_QUERIES = 30
@@ -66,7 +69,7 @@ def scifact_slice(datasets: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 @pytest.fixture(scope="session")
 def index_root(scifact_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``sf`` collection: bm25, dense (torch Flat), dense-hnsw (same vectors), dense-onnx (int8 ONNX)."""
+    """``sf`` collection: bm25, dense (torch Flat, PCA prefixes 128/64/32), dense-hnsw (same vectors), dense-onnx."""
     root = tmp_path_factory.mktemp("indexes")
     plan = BuildPlan(
         name="sf",
@@ -78,6 +81,8 @@ def index_root(scifact_slice: Path, tmp_path_factory: pytest.TempPathFactory) ->
         ),
     )
     build_collection(plan, root)
+    # Matryoshka prefixes (PCA) on the Flat index: full-dimension search on it stays exactly as built.
+    add_matryoshka(root / "sf" / "indexes" / "dense", MatryoshkaSpec(dims=(128, 64, 32), funnel=FunnelSpec(dims=64)))
     return root
 
 
@@ -94,3 +99,10 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sieve", timeout=60) as c:
             yield c
+
+
+@pytest.fixture(scope="session")
+def live_server(settings: Settings) -> Iterator[str]:
+    """The real app under a real uvicorn server on a free loopback port, shared by every test needing sockets."""
+    with serve_in_thread(create_app(settings)) as url:
+        yield url

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from indexers.dense.build import DOCIDS_FILE, INDEX_FILE, VECTORS_FILE
-from indexers.errors import IndexUnavailable
+from indexers.errors import IndexUnavailable, InvalidInput
 from indexers.manifest import IndexManifest
+
+if TYPE_CHECKING:
+    from indexers.matryoshka import FunnelSpec
+    from indexers.matryoshka.view import MatryoshkaView
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,11 @@ class DenseIndex:
                 f"{self.manifest.doc_count}; rebuild the index"
             )
         self._params = self._search_params(faiss)
+        self.matryoshka: MatryoshkaView | None = None
+        if "matryoshka" in self.manifest.build:
+            from indexers.matryoshka.view import MatryoshkaView
+
+            self.matryoshka = MatryoshkaView(folder, self.manifest.build["matryoshka"], self.vectors())
         if use_gpu and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
             self._gpu_res = faiss.StandardGpuResources()
             self._index = faiss.index_cpu_to_gpu(self._gpu_res, 0, self._index)
@@ -66,10 +76,36 @@ class DenseIndex:
             params = faiss.SearchParametersHNSW(efSearch=max(ef_search, k))
         k = min(k, len(self.docids))
         scores, positions = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
-        return [
-            [(self.docids[p], float(s)) for s, p in zip(row_s, row_p, strict=True) if p >= 0]
-            for row_s, row_p in zip(scores, positions, strict=True)
-        ]
+        return [self._row(s, p) for s, p in zip(scores, positions, strict=True)]
+
+    def _row(self, scores: NDArray, positions: NDArray) -> list[tuple[str, float]]:
+        return [(self.docids[p], float(s)) for s, p in zip(scores, positions, strict=True) if p >= 0]
+
+    @property
+    def supported_dims(self) -> list[int]:
+        """Dimensions a query may ask for: the full one, plus Matryoshka prefixes when built."""
+        return self.matryoshka.supported_dims if self.matryoshka else [self.dim]
+
+    def _view(self, what: str) -> MatryoshkaView:
+        if self.matryoshka is None:
+            raise InvalidInput(f"dense index {self.folder.name!r} serves only {self.dim} dims and has no {what}; "
+                               "add them with `sieve index matryoshka`")
+        return self.matryoshka
+
+    def search_dims(self, queries: NDArray[np.float32], k: int, dims: int) -> list[list[tuple[str, float]]]:
+        """Search at a Matryoshka prefix dimension (truncate, renormalise); the full dimension is the plain index."""
+        if dims == self.dim and (self.matryoshka is None or self.matryoshka.transform.preserves_full_scores):
+            return self.search(queries, k)
+        scores, positions = self._view(f"{dims}-dim prefixes").search(queries, min(k, len(self.docids)), dims)
+        return [self._row(s, p) for s, p in zip(scores, positions, strict=True)]
+
+    def search_funnel(
+        self, queries: NDArray[np.float32], k: int, funnel: FunnelSpec | None = None
+    ) -> tuple[list[list[tuple[str, float]]], int]:
+        """Shortlist at low dimension, rescore at full; returns the rows and how many candidates were rescored."""
+        view = self._view("funnel")
+        rows, rescored = view.funnel(queries, k, funnel or view.funnel_default)
+        return [self._row(s, p) for s, p in rows], rescored
 
     def vectors(self) -> NDArray[np.float32]:
         """The full-dimension document vectors, memory-mapped from disk."""

@@ -18,6 +18,7 @@ async def list_collections(registry: RegistryDep) -> CollectionsResponse:
         indexes = [
             IndexInfo(name=n, kind=i.manifest.kind, doc_count=i.manifest.doc_count, model=i.manifest.model,
                       dims=i.manifest.dims, metric=i.manifest.metric, version=i.manifest.version,
+                      supported_dims=getattr(i, "supported_dims", None),
                       build=i.manifest.build)
             for n, i in {**col.sparse, **col.dense}.items()
         ]

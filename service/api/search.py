@@ -21,6 +21,7 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
     spec = settings.pipeline.override(
         retriever=body.retriever, sparse_index=body.sparse_index, dense_index=body.dense_index,
         depth=body.depth, fusion=body.fusion, bm25=body.bm25, ef_search=body.ef_search,
+        dimensions=body.dimensions, funnel=body.funnel,
     )
     result = await pipeline.run(body.query, k=body.k, spec=spec, include_text=body.include_text)
     return SearchResponse(
@@ -30,4 +31,5 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
         hits=[HitOut(id=h.id, score=h.score, title=h.title, text=h.text, stage_scores=h.stage_scores)
               for h in result.hits],
         timings_ms=result.timings_ms,
+        counts=result.counts,
     )

@@ -4,40 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from evaluation.beir_eval import evaluate_pipelines, load_pipeline
 from evaluation.harness import run_in_process, run_over_http
 from evaluation.metrics import evaluate
 from indexers.corpus import BeirDataset
 from service.config import Settings
-from service.main import create_app
 from service.specs import PipelineSpec
-
-
-@pytest.fixture(scope="module")
-def live_server(settings: Settings) -> Iterator[str]:
-    """A real uvicorn server on a free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(30)
 
 
 def test_eval_writes_run_and_summary(settings: Settings, scifact_slice: Path, tmp_path: Path) -> None:

@@ -127,3 +127,39 @@ async def test_unknown_route_and_method_are_json_errors(client: httpx.AsyncClien
     assert resp.status_code == 404 and resp.json()["error"]["type"] == "HTTPError"
     resp = await client.get("/v1/search")
     assert resp.status_code == 405
+
+
+async def test_matryoshka_dimensions_and_funnel_over_http(client: httpx.AsyncClient) -> None:
+    full = (await search(client, k=5, retriever="dense")).json()
+    same = (await search(client, k=5, retriever="dense", dimensions=384)).json()
+    assert [h["id"] for h in same["hits"]] == [h["id"] for h in full["hits"]]
+    low = await search(client, k=5, retriever="dense", dimensions=64)
+    assert low.status_code == 200 and len(low.json()["hits"]) == 5
+    funnel = (await search(client, k=5, retriever="dense", funnel={"shortlist": 100, "code": "binary"})).json()
+    assert funnel["counts"] == {"dense.rescored": 100}
+    assert funnel["hits"][0]["id"] == full["hits"][0]["id"]
+    assert funnel["hits"][0]["score"] == pytest.approx(full["hits"][0]["score"], abs=1e-5)
+    hybrid = (await search(client, k=5, retriever="hybrid", funnel={})).json()
+    assert hybrid["counts"]["dense.rescored"] == 200  # the index's default shortlist
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "message"),
+    [
+        ({"dimensions": 48}, 422, "serves dims [384, 128, 64, 32]"),
+        ({"dimensions": 4}, 422, "dimensions"),
+        ({"funnel": {"dims": 256}}, 422, "256 dims as sq8 is not one of them"),
+        ({"funnel": {"code": "pq"}}, 422, "funnel.code"),
+        ({"dense_index": "dense-hnsw", "dimensions": 64}, 422, "add them with `sieve index matryoshka`"),
+    ],
+)
+async def test_matryoshka_bad_requests(client: httpx.AsyncClient, extra: dict, status: int, message: str) -> None:
+    resp = await search(client, k=5, retriever="dense", **extra)
+    assert resp.status_code == status, resp.text
+    assert message in resp.json()["error"]["message"]
+
+
+async def test_collections_report_supported_dims(client: httpx.AsyncClient) -> None:
+    cols = (await client.get("/v1/collections")).json()["collections"]
+    dims = {i["name"]: i["supported_dims"] for i in cols[0]["indexes"]}
+    assert dims["dense"] == [384, 128, 64, 32] and dims["dense-hnsw"] == [384] and dims["bm25"] is None
