@@ -41,7 +41,7 @@ def test_query_closer_to_its_relevant_doc_than_to_others() -> None:
     enc = build_encoder(EncoderSpec())
     q = enc.encode_queries(["Vitamin D supplements lower the risk of bone fractures"])
     d = enc.encode_docs(["Vitamin D supplementation and fracture risk in elderly people", "Jet engine noise"])
-    assert float(q @ d[0]) > float(q @ d[1]) + 0.2
+    assert float(q[0] @ d[0]) > float(q[0] @ d[1]) + 0.2
 
 
 def test_unknown_backend_names_the_choices() -> None:
