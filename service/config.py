@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from indexers.encoders.base import DEFAULT_MODEL
 from service.specs import PipelineSpec
 
 
@@ -30,5 +31,8 @@ class Settings(BaseSettings):
     max_k: int = Field(1000, ge=1)
     max_query_chars: int = Field(4096, ge=1)
     pipeline: PipelineSpec = PipelineSpec()
+    embedding_models: list[str] = Field(default_factory=lambda: [DEFAULT_MODEL],
+                                        description="models /v1/embeddings serves (loaded on first use)")
+    max_embedding_inputs: int = Field(256, ge=1)
     use_gpu: bool = False
     log_level: str = "INFO"

@@ -37,6 +37,10 @@ class Encoder(Protocol):
 
     def encode_docs(self, texts: Sequence[str], *, show_progress: bool = False) -> NDArray[np.float32]: ...
 
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """Tokens the model sees for ``texts`` (after truncation): what an embeddings API reports as usage."""
+        ...
+
 
 def l2_normalize(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
     """Rows scaled to unit length (zero rows left as they are)."""

@@ -78,3 +78,6 @@ class OnnxEncoder:
 
     def encode_docs(self, texts: Sequence[str], *, show_progress: bool = False) -> NDArray[np.float32]:
         return self._encode(texts, show_progress)
+
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        return sum(sum(e.attention_mask) for e in self._tokenizer.encode_batch(list(texts)))

@@ -45,3 +45,8 @@ class SentenceTransformerEncoder:
 
     def encode_docs(self, texts: Sequence[str], *, show_progress: bool = False) -> NDArray[np.float32]:
         return self._encode(texts, show_progress)
+
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        tokenizer = self._model.tokenizer
+        limit = self._model.max_seq_length
+        return sum(min(len(ids), limit) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"])
