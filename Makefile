@@ -11,6 +11,8 @@ export TOKENIZERS_PARALLELISM ?= false
 .PHONY: setup run serve test lint eval bench docker-check clean
 
 setup: $(VENV)/.installed
+	# Headless Chromium for the playground's browser test (Playwright drives Debian's build, no `playwright install`).
+	command -v chromium || (apt-get update && apt-get install -y chromium)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

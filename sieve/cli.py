@@ -18,6 +18,8 @@ index_app = typer.Typer(help="Build and inspect indexes.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluate pipelines.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 app.add_typer(eval_app, name="eval")
+train_app = typer.Typer(help="Train models on a collection's own data.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 
 DEFAULT_DENSE = ["dense:torch:Flat"]
 IndexRoot = Annotated[Path | None, typer.Option(help="where collections live [env SIEVE_INDEX_ROOT]")]
@@ -130,6 +132,35 @@ def parse_funnel(value: str):  # type: ignore[no-untyped-def]
     if len(parts) != 3:
         raise typer.BadParameter(f"{value!r}: expected DIMS:CODE:SHORTLIST, e.g. 64:sq8:200")
     return FunnelSpec(dims=int(parts[0]), code=parts[1], shortlist=int(parts[2]))  # type: ignore[arg-type]
+
+
+@train_app.command("embedder")
+def train_embedder_cmd(
+    data: Annotated[Path, typer.Option(help="BEIR folder with a train split")],
+    out: Annotated[Path, typer.Option(help="where the fine-tuned model is saved (load it by this path)")],
+    split: str = "train",
+    collection: Annotated[str | None, typer.Option(help="built collection to mine negatives from")] = None,
+    base_model: str = "sentence-transformers/all-MiniLM-L6-v2",
+    matryoshka_dims: Annotated[str, typer.Option(help="comma-separated prefix dims")] = "384,256,128,64,32",
+    epochs: int = 1,
+    batch_size: int = 16,
+    learning_rate: float = 2e-5,
+    index_root: IndexRoot = None,
+) -> None:
+    """Matryoshka fine-tuning (MatryoshkaLoss over in-batch + BM25 hard negatives) on a BEIR train split."""
+    from indexers.collection import open_collection
+    from indexers.corpus import BeirDataset
+    from indexers.training.embedder import EmbedderTrainSpec, train_embedder
+    from indexers.training.pairs import mine_triples
+
+    _setup_logging()
+    settings = _settings(index_root)
+    dataset = BeirDataset.open(data)
+    triples = mine_triples(dataset, split, open_collection(settings.index_root / (collection or data.name)))
+    spec = EmbedderTrainSpec(base_model=base_model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                             matryoshka_dims=tuple(int(d) for d in matryoshka_dims.split(",")))
+    info = train_embedder(triples, spec, out)
+    typer.echo(f"saved {out} ({info['triples']} triples, {info['seconds']}s on {info['device']})")
 
 
 @app.command()
