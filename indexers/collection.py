@@ -162,4 +162,5 @@ def list_collections(root: Path) -> list[Path]:
     """Folders under ``root`` that hold a built collection."""
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and (p / DOCSTORE_FILE).is_file())
+    return sorted(p for p in root.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and (p / DOCSTORE_FILE).is_file())

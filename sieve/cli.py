@@ -85,6 +85,64 @@ def index_build(
                    f"{manifest.build_seconds}s ({manifest.build.get('docs_per_second')} docs/s)")
 
 
+def _change_collection(collection: str, url: str | None, index_root: Path | None, route: str, body: dict,
+                       **changes: object) -> None:
+    """Send a change to a running server (which swaps it in live), or apply it on disk."""
+    if url:
+        import httpx
+
+        resp = httpx.post(f"{url}/v1/collections/{collection}/{route}", json=body, timeout=3600)
+        typer.echo(json.dumps(resp.json(), indent=2))
+        raise typer.Exit(0 if resp.is_success else 1)
+    from indexers.encoders import build_encoder
+    from indexers.updates import apply_changes
+
+    _setup_logging()
+    report = apply_changes(_settings(index_root).index_root, collection, encoder_for=build_encoder, **changes)  # type: ignore[arg-type]
+    typer.echo(json.dumps(vars(report), indent=2))
+
+
+ServerUrl = Annotated[str | None, typer.Option(help="a running server to change live (default: change on disk)")]
+
+
+@index_app.command("upsert")
+def index_upsert(
+    collection: Annotated[str, typer.Option()],
+    source: Annotated[Path, typer.Option(help="JSONL of documents to add or replace")],
+    id_field: str = "_id",
+    text_field: str = "text",
+    title_field: str = "title",
+    url: ServerUrl = None,
+    index_root: IndexRoot = None,
+) -> None:
+    """Add or replace documents (same id = replace) and rebuild every index of the collection."""
+    from indexers.corpus import OnError, read_jsonl
+
+    docs = list(read_jsonl(source, Fields(id=id_field, text=text_field, title=title_field or None), OnError.stop))
+    body = {"documents": [{"id": d.id, "title": d.title, "text": d.text} for d in docs]}
+    _change_collection(collection, url, index_root, "documents", body, upserts=docs)
+
+
+@index_app.command("delete")
+def index_delete(
+    collection: Annotated[str, typer.Option()],
+    ids: Annotated[str, typer.Option(help="comma-separated document ids")],
+    url: ServerUrl = None,
+    index_root: IndexRoot = None,
+) -> None:
+    """Delete documents by id and rebuild every index of the collection."""
+    id_list = [i.strip() for i in ids.split(",") if i.strip()]
+    _change_collection(collection, url, index_root, "documents/delete", {"ids": id_list}, deletes=id_list)
+
+
+@index_app.command("rebuild")
+def index_rebuild(
+    collection: Annotated[str, typer.Option()], url: ServerUrl = None, index_root: IndexRoot = None
+) -> None:
+    """Rebuild every index of the collection from its doc store (new versions, same specs)."""
+    _change_collection(collection, url, index_root, "rebuild", {})
+
+
 @index_app.command("matryoshka")
 def index_matryoshka(
     collection: Annotated[str, typer.Option()] = "scifact",
@@ -163,6 +221,45 @@ def train_embedder_cmd(
     typer.echo(f"saved {out} ({info['triples']} triples, {info['seconds']}s on {info['device']})")
 
 
+@train_app.command("cross-encoder")
+def train_cross_encoder_cmd(
+    data: Annotated[Path, typer.Option(help="BEIR folder with a train split")],
+    out: Annotated[Path, typer.Option(help="where the reranker is saved (load it by this path)")],
+    split: str = "train",
+    collection: Annotated[str | None, typer.Option(help="built collection to mine negatives from")] = None,
+    base_model: str = "sentence-transformers/all-MiniLM-L6-v2",
+    loss: Annotated[str, typer.Option(help="listnet | lambda")] = "listnet",
+    negatives: Annotated[int, typer.Option(help="hard negatives per query")] = 7,
+    teacher_weight: Annotated[float, typer.Option(help="weight of the hybrid fused score in labels; 0: none")] = 4.0,
+    epochs: int = 2,
+    learning_rate: float = 5e-5,
+    max_length: int = 128,
+    queries_per_batch: int = 4,
+    dev_queries: Annotated[int, typer.Option(help="train queries held out for per-epoch nDCG@10")] = 30,
+    dev_depth: Annotated[int, typer.Option(help="BM25 candidates each dev query reranks")] = 20,
+    index_root: IndexRoot = None,
+) -> None:
+    """Listwise cross-encoder fine-tuning over BM25 + dense hard negatives, distilling the hybrid fused scores."""
+    from indexers.collection import open_collection
+    from indexers.corpus import BeirDataset
+    from indexers.training.cross_encoder import CrossEncoderTrainSpec, train_cross_encoder
+    from indexers.training.rank_lists import MiningSpec, first_stage_texts, mine_rank_lists
+
+    _setup_logging()
+    settings = _settings(index_root)
+    dataset = BeirDataset.open(data)
+    col = open_collection(settings.index_root / (collection or data.name))
+    mining = MiningSpec(negatives=negatives, teacher_weight=teacher_weight)
+    spec = CrossEncoderTrainSpec(base_model=base_model, loss=loss, epochs=epochs,  # type: ignore[arg-type]
+                                 learning_rate=learning_rate, max_length=max_length, dev_queries=dev_queries,
+                                 dev_depth=dev_depth, queries_per_batch=queries_per_batch)
+    lists = mine_rank_lists(dataset, split, col, mining)
+    dev = first_stage_texts(dataset, split, col, spec.dev_depth) if dev_queries else None
+    info = train_cross_encoder(lists, spec, out, dev_rankings=dev)
+    typer.echo(f"saved {out} ({info['train_queries']} queries, {info['train_pairs']} pairs, {info['seconds']}s on "
+               f"{info['device']}); dev nDCG@10 before {info['dev_before']}, per epoch {info['dev_per_epoch']}")
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
@@ -172,11 +269,13 @@ def serve(
     """Serve every collection under the index root over HTTP."""
     import uvicorn
 
+    from service.logs import configure_logging
     from service.main import create_app
 
-    _setup_logging()
     settings = _settings(index_root)
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+    configure_logging(settings.log_level, settings.log_format)  # JSON lines with request ids (SIEVE_LOG_FORMAT)
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
+                log_config=None, access_log=False)
 
 
 @app.command()
@@ -225,10 +324,18 @@ def eval_beir(
     dims: Annotated[int | None, typer.Option(help="Matryoshka: dense search at this prefix dimension")] = None,
     funnel: Annotated[str | None, typer.Option(help="Matryoshka funnel DIMS:CODE:SHORTLIST")] = None,
     build: Annotated[bool, typer.Option(help="build the collection first if it is missing")] = True,
+    reranker: Annotated[str | None, typer.Option(help="cross-encoder (path or HF id) for NAME+ce pipelines")] = None,
+    rerank_depth: Annotated[int, typer.Option(help="first-stage candidates the reranker rescores")] = 100,
+    rerank_max_length: Annotated[int, typer.Option(help="tokens per (query, passage) pair")] = 512,
+    blend: Annotated[list[float], typer.Option(help="first-stage weight(s) to blend in; repeatable")] = [0.0],  # noqa: B006
     index_root: IndexRoot = None,
 ) -> None:
-    """Score pipelines on a BEIR split with pytrec_eval (nDCG@10, Recall@100, MRR@10) like BEIR does."""
+    """Score pipelines on a BEIR split with pytrec_eval (nDCG@10, Recall@100, MRR@10) like BEIR does.
+
+    ``--pipeline bm25+ce --reranker PATH`` also reports the first stage at ``--rerank-depth`` and the reranked run
+    (one row per ``--blend``) with rerank latency per query."""
     from evaluation.beir_eval import evaluate_pipelines
+    from rankers.specs import RerankerSpec
 
     _setup_logging()
     settings = _settings(index_root)
@@ -236,12 +343,15 @@ def eval_beir(
         data=data, pipelines=pipeline, split=split, k=k, collection=collection or data.name, url=url, out=out,
         dense_index=dense_index, build=build, settings=settings, dims=dims,
         funnel=parse_funnel(funnel) if funnel else None,
+        reranker=RerankerSpec(model=reranker, max_length=rerank_max_length) if reranker else None,
+        rerank_depth=rerank_depth, blends=tuple(blend),
     )
-    typer.echo(f"{'pipeline':<16}{'nDCG@10':>9}{'R@100':>9}{'MRR@10':>9}{'p50 ms':>9}")
+    typer.echo(f"{'pipeline':<24}{'nDCG@10':>9}{'R@100':>9}{'MRR@10':>9}{'p50 ms':>9}")
     for s in summaries:
         m, lat = s["metrics"], s["latency_ms"]
-        typer.echo(f"{s['pipeline']:<16}{m['ndcg@10']:>9.4f}{m['recall@100']:>9.4f}{m['mrr@10']:>9.4f}"
-                   f"{lat['p50']:>9.1f}")
+        stage = f"  ({s['latency_stage']} only)" if "latency_stage" in s else ""
+        typer.echo(f"{s['pipeline']:<24}{m['ndcg@10']:>9.4f}{m['recall@100']:>9.4f}{m['mrr@10']:>9.4f}"
+                   f"{lat['p50']:>9.1f}{stage}")
 
 
 @app.command()

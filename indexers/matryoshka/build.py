@@ -42,8 +42,15 @@ def fit_transform(
                          seed=spec.adaptor_seed)
 
 
-def add_matryoshka(folder: Path, spec: MatryoshkaSpec, supervision: Supervision | None = None) -> IndexManifest:
-    """Fit ``spec``'s transform on the index's own vectors and build its prefix indexes.
+def add_matryoshka(
+    folder: Path,
+    spec: MatryoshkaSpec,
+    supervision: Supervision | None = None,
+    *,
+    transform: PrefixTransform | None = None,
+    transform_info: dict[str, object] | None = None,
+) -> IndexManifest:
+    """Fit ``spec``'s transform on the index's own vectors (or reuse ``transform``) and build its prefix indexes.
 
     Raises:
         InvalidInput: a requested dim is larger than the index's, or the funnel's (dims, code) is not built.
@@ -57,7 +64,10 @@ def add_matryoshka(folder: Path, spec: MatryoshkaSpec, supervision: Supervision 
                            f"{spec.dims} x codes {spec.codes}")
     started = time.perf_counter()
     vectors = np.load(folder / VECTORS_FILE, mmap_mode="r")
-    transform, info = fit_transform(vectors, spec, supervision)
+    if transform is None:
+        transform, info = fit_transform(vectors, spec, supervision)
+    else:
+        info = {**(transform_info or {}), "reused_transform": True}
     sizes: dict[str, int] = {}
     with atomic_folder(folder) as tmp:
         for item in folder.iterdir():  # keep the dense index's own files (no copy: hard links)

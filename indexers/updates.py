@@ -1,0 +1,168 @@
+"""Live changes to a built collection: create, upsert and delete documents, rebuild.
+
+Copy-on-write: the whole collection folder is rebuilt beside the old one (vectors of unchanged docs are reused, only
+new or changed docs are encoded; Lucene is re-indexed from the doc store) and swapped in with one rename, so readers
+see the old version until the new one is complete. Every change gives every index a new manifest version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+
+from indexers.collection import INFO_FILE, BuildPlan, build_collection
+from indexers.corpus import Fields
+from indexers.dense import DenseIndexSpec, build_dense_index
+from indexers.dense.build import DOCIDS_FILE, VECTORS_FILE
+from indexers.docstore import FILENAME as DOCSTORE_FILE
+from indexers.docstore import DocStore, write_docstore
+from indexers.encoders import Encoder, EncoderSpec
+from indexers.errors import InvalidInput, NotFound
+from indexers.lucene import LuceneIndexSpec, build_lucene_index
+from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
+from indexers.matryoshka import MatryoshkaSpec, PrefixTransform
+from indexers.matryoshka.build import add_matryoshka
+from indexers.types import Doc
+
+log = logging.getLogger(__name__)
+EncoderFor = Callable[[EncoderSpec], Encoder]
+
+
+@dataclass(frozen=True)
+class ChangeReport:
+    """What one change did to a collection."""
+
+    name: str
+    doc_count: int
+    added: int = 0
+    replaced: int = 0
+    deleted: int = 0
+    not_found: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+def _spec(model: type[LuceneIndexSpec] | type[DenseIndexSpec], build: dict[str, object]):  # type: ignore[no-untyped-def]
+    return model.model_validate({k: v for k, v in build.items() if k in model.model_fields})
+
+
+def create_collection(root: Path, name: str, docs: Sequence[Doc], dense: Sequence[DenseIndexSpec]) -> ChangeReport:
+    """A new collection from ``docs`` with a BM25 index and the ``dense`` indexes."""
+    if (root / name / DOCSTORE_FILE).exists():
+        raise InvalidInput(f"collection {name!r} already exists; add documents to it instead")
+    if not docs:
+        raise InvalidInput("a new collection needs at least one document")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "docs.jsonl"
+        source.write_text("".join(json.dumps({"_id": d.id, "title": d.title, "text": d.text}) + "\n" for d in docs))
+        built = build_collection(BuildPlan(name=name, source=source, fields=Fields(), dense=tuple(dense)), root)
+    count = IndexManifest.read(root / name / "indexes" / next(iter(built))).doc_count if built else len(docs)
+    return ChangeReport(name, count, added=count, seconds=round(time.perf_counter() - started, 2),
+                        versions={n: m.version for n, m in built.items()})
+
+
+def _dense_vectors(old: Path, store: DocStore, changed: set[str], encoder: Encoder, staging: Path) -> None:
+    """Write ``staging/vectors.npy`` + ``docids.txt`` for ``store``: old rows reused, changed/new docs encoded."""
+    old_ids = (old / DOCIDS_FILE).read_text().splitlines()
+    old_row = {doc_id: i for i, doc_id in enumerate(old_ids)}
+    old_vectors = np.load(old / VECTORS_FILE, mmap_mode="r")
+    ids: list[str] = []
+    to_encode: list[tuple[int, str]] = []
+    vectors = np.lib.format.open_memmap(staging / VECTORS_FILE, mode="w+", dtype=np.float32,
+                                        shape=(store.count, old_vectors.shape[1]))
+    for i, doc in enumerate(store.iter_docs()):
+        ids.append(doc.id)
+        if doc.id in old_row and doc.id not in changed:
+            vectors[i] = old_vectors[old_row[doc.id]]
+        else:
+            to_encode.append((i, doc.contents))
+    for start in range(0, len(to_encode), 256):
+        chunk = to_encode[start : start + 256]
+        vectors[[i for i, _ in chunk]] = encoder.encode_docs([t for _, t in chunk])
+    vectors.flush()
+    (staging / DOCIDS_FILE).write_text("\n".join(ids) + "\n")
+
+
+def _rebuild_index(old: Path, out: Path, store: DocStore, changed: set[str], encoder_for: EncoderFor) -> None:
+    manifest = IndexManifest.read(old)
+    if manifest.kind == "sparse":
+        build_lucene_index(store.iter_docs(), store.count, out, _spec(LuceneIndexSpec, manifest.build))
+        return
+    spec: DenseIndexSpec = _spec(DenseIndexSpec, manifest.build)
+    encoder = encoder_for(spec.encoder)
+    with tempfile.TemporaryDirectory(dir=out.parent) as staging:
+        _dense_vectors(old, store, changed, encoder, Path(staging))
+        build_dense_index(iter(()), store.count, encoder, out, spec, reuse_vectors=Path(staging))
+    if "matryoshka" in manifest.build:
+        info = manifest.build["matryoshka"]
+        mspec = _spec(MatryoshkaSpec, info)  # type: ignore[arg-type]
+        add_matryoshka(out, mspec, transform=PrefixTransform.load(old),
+                       transform_info={"trained_on": info.get("trained_on")})
+
+
+def apply_changes(
+    root: Path,
+    name: str,
+    *,
+    encoder_for: EncoderFor,
+    upserts: Sequence[Doc] = (),
+    deletes: Sequence[str] = (),
+) -> ChangeReport:
+    """Upsert ``upserts`` (new ids added, existing ids replaced) and delete ``deletes``; rebuild every index.
+
+    With neither, the collection is rebuilt as it is (``rebuild``). Raises NotFound for an unknown collection.
+    """
+    folder = root / name
+    if not (folder / DOCSTORE_FILE).is_file():
+        raise NotFound(f"unknown collection {name!r}")
+    started = time.perf_counter()
+    old_store = DocStore(folder / DOCSTORE_FILE)
+    upsert_ids = [d.id for d in upserts]
+    if len(set(upsert_ids)) != len(upsert_ids):
+        raise InvalidInput("duplicate ids among the documents to upsert")
+    present = set(old_store.get_many([*upsert_ids, *deletes]))
+    removed = set(deletes) | set(upsert_ids)
+    kept: Iterator[Doc] = (d for d in old_store.iter_docs() if d.id not in removed)
+    with atomic_folder(folder) as tmp:
+        count = write_docstore(chain(kept, upserts), tmp / DOCSTORE_FILE)
+        if count == 0:
+            raise InvalidInput("the change would leave the collection empty; delete the collection instead")
+        store = DocStore(tmp / DOCSTORE_FILE)
+        info = json.loads((folder / INFO_FILE).read_text())
+        info.update(doc_count=count, updated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        (tmp / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        (tmp / "indexes").mkdir()
+        for index_dir in sorted((folder / "indexes").iterdir()):
+            if (index_dir / MANIFEST).is_file() and not index_dir.name.startswith("."):
+                _rebuild_index(index_dir, tmp / "indexes" / index_dir.name, store, set(upsert_ids), encoder_for)
+        versions = {p.name: IndexManifest.read(p).version for p in (tmp / "indexes").iterdir()}
+    report = ChangeReport(
+        name, count, added=len([i for i in upsert_ids if i not in present]),
+        replaced=len([i for i in upsert_ids if i in present]), deleted=len([i for i in deletes if i in present]),
+        not_found=[i for i in deletes if i not in present], seconds=round(time.perf_counter() - started, 2),
+        versions=versions,
+    )
+    log.info("collection %s changed: %s", name, report)
+    return report
+
+
+def delete_collection(root: Path, name: str) -> None:
+    """Remove a collection's folder (renamed away first, so a reader never sees half of it)."""
+    folder = root / name
+    if not (folder / DOCSTORE_FILE).is_file():
+        raise NotFound(f"unknown collection {name!r}")
+    trash = root / f".deleted-{name}-{os.getpid()}-{int(time.time())}"
+    folder.rename(trash)
+    import shutil
+
+    shutil.rmtree(trash, ignore_errors=True)
