@@ -62,7 +62,7 @@ def run_variant(args: argparse.Namespace, name: str, index: str, spec: Matryoshk
         info = manifest.build["matryoshka"]
         row = {"variant": name, "index": index, "trained_on": info["trained_on"], "fit_seconds": fit_s,
                "ndcg@10": {d: ndcg(root, data, args.collection, dims=d) for d in spec.dims}}
-        if args.funnels:
+        if args.funnels and name in args.funnel_variants:
             row["funnel"] = {}
             for dims, code, shortlist in args.funnels:
                 if dims in spec.dims and code in spec.codes:
@@ -111,6 +111,7 @@ def main() -> None:
     args = parser.parse_args()
     args.scratch = args.scratch or str(args.index_root)
     args.funnels = [(64, "sq8", 200), (64, "fp32", 200), (32, "sq8", 200), (256, "binary", 200), (384, "binary", 200)]
+    args.funnel_variants = {"pca", "adaptor (supervised)", "MRL fine-tune"}
     codes = ("fp32", "sq8", "binary")
     variants = [
         ("truncation", args.index, MatryoshkaSpec(transform="none", dims=DIMS, codes=codes), False),
