@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from indexers.encoders.base import l2_normalize
 from indexers.errors import InvalidInput
 from indexers.matryoshka.build import prefix_file
 from indexers.matryoshka.codes import read_code_index, search_code_index
@@ -48,11 +49,14 @@ class MatryoshkaView:
         """Shortlist with the small index, rescore with full transformed vectors; per query ``(scores, positions)``."""
         index = self._index(spec.dims, spec.code)
         _, shortlist = search_code_index(index, spec.code, self.transform.prefix(queries, spec.dims), spec.shortlist)
-        full_q = self.transform.prefix(queries, self.full_dims)
+        # A rotation keeps inner products: score the stored vectors directly (no d x d product per candidate).
+        direct = self.transform.preserves_full_scores
+        full_q = l2_normalize(queries) if direct else self.transform.prefix(queries, self.full_dims)
         out = []
         for q, cand in zip(full_q, shortlist, strict=True):
             cand = np.sort(cand[cand >= 0])  # ascending positions read the memory map in order
-            scores = self.transform.prefix(np.asarray(self._vectors[cand]), self.full_dims) @ q
+            rows = np.asarray(self._vectors[cand])
+            scores = (rows if direct else self.transform.prefix(rows, self.full_dims)) @ q
             top = np.argsort(-scores)[:k]
             out.append((scores[top], cand[top]))
         return out, int(shortlist.shape[1])
