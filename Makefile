@@ -8,7 +8,7 @@ COLLECTION ?= scifact
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup run serve test lint eval bench docker-check clean
+.PHONY: setup run serve test lint eval bench bench-service docker-check clean
 
 setup: $(VENV)/.installed
 	# Headless Chromium for the playground's browser test (Playwright drives Debian's build, no `playwright install`).
@@ -41,6 +41,11 @@ eval: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_retrieval.py --collection $(COLLECTION)
+
+# wrk load (c=32, 60 s per cell; cache off / Redis cold / warm) and batching on vs off: about 14 minutes.
+bench-service: setup
+	$(BIN)/python -m benchmarks.bench_load --collection $(COLLECTION)
+	$(BIN)/python -m benchmarks.bench_batching --collection $(COLLECTION)
 
 docker-check:
 	bash scripts/check_docker.sh

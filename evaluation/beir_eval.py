@@ -8,9 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from evaluation.harness import run_in_process, run_over_http, summarize
+from evaluation.rerank_eval import evaluate_reranked, split_name
 from indexers.collection import BuildPlan, build_collection, list_collections, open_collection
 from indexers.corpus import BeirDataset
 from indexers.matryoshka import FunnelSpec
+from rankers.specs import RerankerSpec
 from service.config import Settings
 from service.encoders import EncoderCache
 from service.pipeline import Pipeline
@@ -46,13 +48,25 @@ def evaluate_pipelines(
     settings: Settings,
     dims: int | None = None,
     funnel: FunnelSpec | None = None,
+    reranker: RerankerSpec | None = None,
+    rerank_depth: int = 100,
+    blends: tuple[float, ...] = (0.0,),
+    max_queries: int | None = None,
 ) -> list[dict[str, object]]:
-    """Evaluate each pipeline name on ``data``'s ``split``; returns one summary per pipeline."""
+    """Evaluate each pipeline name on ``data``'s ``split``; returns one summary per pipeline.
+
+    A name ending in ``+ce`` (``bm25+ce``) reranks that pipeline's top ``rerank_depth`` with ``reranker`` and
+    reports the first stage at that depth, then the reranked run at each ``blends`` weight (in-process only).
+    """
     dataset = BeirDataset.open(data)
     qrels = dataset.qrels(split)
     queries = dataset.queries(split)
+    if max_queries is not None:  # a fixed subset (first ids in file order), for quick comparisons on slow machines
+        queries = dict(list(queries.items())[:max_queries])
+        qrels = {q: qrels[q] for q in queries if q in qrels}
     funnel_opts = FunnelOptions(**funnel.model_dump()) if funnel else None
-    specs = {name: PipelineSpec.named(name).override(dense_index=dense_index, dimensions=dims, funnel=funnel_opts)
+    specs = {name: PipelineSpec.named(split_name(name)[0]).override(dense_index=dense_index, dimensions=dims,
+                                                                     funnel=funnel_opts)
              for name in pipelines}
     folder = settings.index_root / collection
     if url is None and build and folder not in list_collections(settings.index_root):
@@ -61,6 +75,13 @@ def evaluate_pipelines(
     pipeline = load_pipeline(folder) if url is None else None
     summaries = []
     for name, spec in specs.items():
+        if split_name(name)[1]:
+            if reranker is None or pipeline is None:
+                raise ValueError(f"pipeline {name!r} needs a reranker (--reranker) and runs in-process only")
+            summaries += evaluate_reranked(name=name, pipeline=pipeline, queries=queries, qrels=qrels,
+                                           dataset=dataset.name, split=split, spec=spec, reranker=reranker,
+                                           depth=rerank_depth, blends=blends, out=out)
+            continue
         if pipeline is not None:
             result = asyncio.run(run_in_process(pipeline, queries, spec, k))
         else:

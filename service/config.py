@@ -1,19 +1,121 @@
-"""All settings in one place (environment ``SIEVE_*``, a ``.env`` file, or an optional YAML file)."""
+"""All settings in one place (environment ``SIEVE_*``, a ``.env`` file, or a YAML file named by ``SIEVE_CONFIG_FILE``).
+
+Precedence, highest first: arguments to ``Settings(...)``, environment, ``.env``, the YAML file, the defaults below.
+Every field is listed with its default in the README's Settings table (a test keeps the two in step).
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
 from indexers.encoders.base import DEFAULT_MODEL
+from rankers.specs import RerankerSpec
 from service.specs import PipelineSpec
+
+CONFIG_FILE_ENV = "SIEVE_CONFIG_FILE"
+Scope = Literal["read", "admin"]
 
 
 def _default_data_dir() -> Path:
     shared = Path("../shared/datasets")
     return shared if shared.is_dir() else Path("datasets")
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CacheSettings(_Group):
+    """Query vectors and whole search results. Redis when ``url`` is set, else an in-process LRU."""
+
+    enabled: bool = True
+    url: str | None = Field(None, description="redis://host:port/db; unset: the in-process LRU")
+    ttl_s: float = Field(3600.0, gt=0)
+    max_entries: int = Field(10_000, ge=1, description="the in-process LRU's size bound")
+    max_item_bytes: int = Field(1_000_000, ge=1, description="larger values are not cached")
+    timeout_ms: float = Field(50.0, gt=0, description="one Redis call; a slower one counts as Redis down")
+    retry_s: float = Field(5.0, gt=0, description="after a Redis failure, bypass it this long, then try again")
+    prefix: str = "sieve:"
+    vectors: bool = True
+    results: bool = True
+
+
+class BatchingSettings(_Group):
+    """Micro-batching of model calls across concurrent requests (``service/batching.py``)."""
+
+    enabled: bool = True
+    max_batch: int = Field(32, ge=1, le=1024)
+    max_wait_ms: float = Field(2.0, ge=0, le=100)
+    max_queue: int = Field(1024, ge=1, description="texts waiting per model; more get 503 Overloaded")
+    pass_size: int = Field(8, ge=1, le=1024, description="texts per forward pass within a batch, grouped by length "
+                                                         "so little of each pass is padding")
+
+
+class ApiKey(_Group):
+    scope: Scope = "read"
+    rate_per_s: float | None = Field(None, gt=0, description="overrides rate_limit.rate_per_s for this key")
+    name: str | None = Field(None, description="what logs and metrics call this key (default: a hash prefix)")
+
+
+class AuthSettings(_Group):
+    """API keys (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``). No keys configured: auth is off."""
+
+    api_keys: dict[str, ApiKey] = Field(default_factory=dict, description='{"KEY": "read"|"admin"|{scope, ...}}')
+    public_paths: tuple[str, ...] = ("/livez", "/readyz", "/healthz", "/metrics", "/playground", "/docs",
+                                     "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _scope_shorthand(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: {"scope": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+
+class RateLimitSettings(_Group):
+    """Token bucket per API key (per client address when auth is off)."""
+
+    rate_per_s: float | None = Field(None, gt=0, description="unset: no limit")
+    burst: int = Field(20, ge=1)
+
+
+class CorsSettings(_Group):
+    allow_origins: tuple[str, ...] = Field((), description="empty: no CORS headers at all")
+    allow_methods: tuple[str, ...] = ("GET", "POST", "OPTIONS")
+    allow_headers: tuple[str, ...] = ("Authorization", "X-API-Key", "Content-Type", "X-Request-ID")
+    allow_credentials: bool = False
+    max_age_s: int = Field(600, ge=0)
+
+
+class RerankSettings(_Group):
+    """Cross-encoders the rerank routes serve (``/v2/rerank``, ``/v1/rerank``, ``/rerank``; loaded on first use), and
+    the optional second stage of ``/v1/search``."""
+
+    models: tuple[str, ...] = Field(("models/sieve-ce-scifact",),
+                                    description="paths or HF ids; the first is the default")
+    max_documents: int = Field(1000, ge=1, description="documents per rerank request")
+    max_length: int = Field(512, ge=16, le=8192, description="tokens per (query, document) pair; longer are cut")
+    batch_size: int = Field(32, ge=1)
+    search: RerankerSpec | None = Field(None, description="reranks /v1/search's top `depth`; unset: no second stage")
+
+
+class TracingSettings(_Group):
+    """OpenTelemetry spans per request and per stage; needs ``pip install 'sieve[otel]'``."""
+
+    enabled: bool = False
+    exporter: Literal["otlp", "console"] = "otlp"
+    endpoint: str | None = Field(None, description="OTLP/HTTP endpoint; unset: the exporter's own default")
+    service_name: str = "sieve"
 
 
 class Settings(BaseSettings):
@@ -35,4 +137,34 @@ class Settings(BaseSettings):
                                         description="models /v1/embeddings serves (loaded on first use)")
     max_embedding_inputs: int = Field(256, ge=1)
     use_gpu: bool = False
+    model_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="precision of the service's torch encoders (autocast); bfloat16 pays off on CPUs with "
+                               "AVX512-BF16/AMX and on GPUs, with batching on; vectors stay within cos 0.9999")
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    deadline_ms: float = Field(3000.0, gt=0, description="a request's time budget unless it sends timeout_ms")
+    max_deadline_ms: float = Field(60_000.0, gt=0, description="the largest timeout_ms a request may ask for")
+    cache: CacheSettings = CacheSettings()
+    batching: BatchingSettings = BatchingSettings()
+    auth: AuthSettings = AuthSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    cors: CorsSettings = CorsSettings()
+    tracing: TracingSettings = TracingSettings()
+    rerank: RerankSettings = RerankSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings, dotenv_settings]
+        path = os.environ.get(CONFIG_FILE_ENV)
+        if path:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"{CONFIG_FILE_ENV}={path}: no such file")
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return (*sources, file_secret_settings)

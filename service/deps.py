@@ -10,11 +10,12 @@ from service.config import Settings
 from service.registry import Registry
 
 
-def _registry(request: Request) -> Registry:
+# ``async`` on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per request.
+async def _registry(request: Request) -> Registry:
     return request.app.state.registry  # type: ignore[no-any-return]
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 

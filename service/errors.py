@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,10 +23,42 @@ from indexers.errors import (
 
 log = logging.getLogger(__name__)
 
+
+class Unauthorized(SieveError):
+    """No API key, or one this server does not know."""
+
+
+class Forbidden(SieveError):
+    """The API key is valid but its scope does not allow this route."""
+
+
+class RateLimited(SieveError):
+    """The key's token bucket is empty; ``retry_after_s`` says when the next request would pass."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Overloaded(SieveError):
+    """A bounded queue is full: the server is at capacity right now, not broken."""
+
+    retry_after_s: float = 1.0
+
+
+class DeadlineExceeded(SieveError):
+    """The request's time budget ran out before any answer existed (a stage with a fallback degrades instead)."""
+
+
 STATUS: dict[type[SieveError], int] = {
     InvalidInput: 422,
     CorpusError: 422,
     NotFound: 404,
+    Unauthorized: 401,
+    Forbidden: 403,
+    RateLimited: 429,
+    Overloaded: 503,
+    DeadlineExceeded: 504,
     IndexUnavailable: 503,
     ModelUnavailable: 503,
     MissingExtra: 501,
@@ -39,11 +72,24 @@ def _status(exc: SieveError) -> int:
     return 500
 
 
-def error_body(status: int, kind: str, message: str, details: object = None) -> JSONResponse:
+def error_body(status: int, kind: str, message: str, details: object = None,
+               headers: dict[str, str] | None = None) -> JSONResponse:
     body: dict[str, object] = {"error": {"type": kind, "message": message}}
     if details is not None:
         body["error"]["details"] = details  # type: ignore[index]
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_response(exc: SieveError) -> JSONResponse:
+    """The JSON response for ``exc``: its status from ``STATUS``, ``Retry-After`` and ``WWW-Authenticate`` headers
+    where they apply. Middleware (outside FastAPI's handlers) renders its errors with this too."""
+    headers = {}
+    retry_after = getattr(exc, "retry_after_s", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    return error_body(_status(exc), type(exc).__name__, str(exc), headers=headers or None)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -51,7 +97,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SieveError)
     async def _sieve(_: Request, exc: SieveError) -> JSONResponse:
-        return error_body(_status(exc), type(exc).__name__, str(exc))
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

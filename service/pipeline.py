@@ -1,19 +1,34 @@
-"""One query through the first stage: retrieve (retrievers in parallel) -> fuse -> fetch texts, with timings."""
+"""One query through the pipeline: retrieve (retrievers in parallel) -> fuse -> fetch texts -> rerank (optional),
+with timings, a time budget (stages that would overrun it are cut short and listed as ``degraded``) and a result
+cache keyed by the collection's index version and everything in the request that changes the answer."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
+from collections.abc import Awaitable
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from indexers.collection import Collection
-from indexers.errors import NotFound
+from indexers.errors import InvalidInput, NotFound
 from indexers.types import Hit
+from rankers.base import Reranker
 from rankers.fusion import fuse
-from service.encoders import EncoderCache
+from service.cache import Cache, cache_key, pack_hits, unpack_hits
+from service.deadlines import NO_DEADLINE, Deadline
+from service.encoders import AsyncEncoders, EncoderCache
+from service.errors import DeadlineExceeded
+from service.metrics import Metrics
 from service.retrieval import DenseRetriever, Retriever, SparseRetriever, Trace, run_blocking
 from service.specs import PipelineSpec
+
+log = logging.getLogger(__name__)
+
+CALLER_ERRORS = (InvalidInput, NotFound)  # the request's fault: answered as such, never degraded around
+MIN_STAGE_S = 0.002  # an optional stage with less budget left than this is skipped, not started
 
 
 @dataclass(frozen=True)
@@ -22,6 +37,9 @@ class PipelineResult:
     timings_ms: dict[str, float]
     counts: dict[str, int]
     spec: PipelineSpec
+    degraded: list[str] = field(default_factory=list)
+    cached: bool = False
+    marks: tuple[tuple[str, float, float], ...] = ()  # (stage, start, end) on perf_counter, for tracing
 
 
 def _pick(available: dict[str, object], name: str | None, kind: str, collection: str) -> str:
@@ -34,13 +52,28 @@ def _pick(available: dict[str, object], name: str | None, kind: str, collection:
     return name
 
 
-class Pipeline:
-    """Answers queries over one collection. Safe to share across concurrent requests."""
+def _seconds(deadline: Deadline) -> float | None:
+    return None if math.isinf(deadline.at) else deadline.remaining()
 
-    def __init__(self, collection: Collection, encoders: EncoderCache, executor: Executor) -> None:
+
+class Pipeline:
+    """Answers queries over one collection. Safe to share across concurrent requests.
+
+    Args:
+        async_encoders: batched, cached query encoding (default: one direct model call per query).
+        reranker: the optional second stage; a hanging or failing one degrades to first-stage order.
+        cache: whole-result cache, or ``None``.
+    """
+
+    def __init__(self, collection: Collection, encoders: EncoderCache, executor: Executor, *,
+                 async_encoders: AsyncEncoders | None = None, reranker: Reranker | None = None,
+                 cache: Cache | None = None, metrics: Metrics | None = None) -> None:
         self.collection = collection
-        self._encoders = encoders
+        self.reranker = reranker
         self._executor = executor
+        self._encoders = async_encoders or AsyncEncoders(encoders, executor)
+        self._cache = cache
+        self._metrics = metrics or Metrics()
         self._retrievers: dict[tuple[str, str], Retriever] = {}
 
     def _sparse(self, name: str | None) -> Retriever:
@@ -64,17 +97,57 @@ class Pipeline:
         pick = {"sparse": lambda: self._sparse(spec.sparse_index), "dense": lambda: self._dense(spec.dense_index)}
         return [pick[kind]() for kind in wanted]
 
-    async def retrieve(self, query: str, k: int, spec: PipelineSpec, trace: Trace) -> list[Hit]:
-        """First-stage hits without texts: one retriever's top-k, or several fused."""
+    async def retrieve(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
+                       deadline: Deadline = NO_DEADLINE) -> list[Hit]:
+        """First-stage hits without texts: one retriever's top-k, or several fused. In a hybrid, a retriever that
+        fails or overruns the deadline is dropped (``trace.degraded``) and the others' hits are used.
+
+        Raises:
+            DeadlineExceeded: no retriever finished within the budget.
+        """
         retrievers = self.retrievers(spec)
         if len(retrievers) == 1:
-            return await retrievers[0].search(query, k, spec, trace)
+            try:
+                async with asyncio.timeout(_seconds(deadline)):
+                    return await retrievers[0].search(query, k, spec, trace)
+            except TimeoutError:
+                raise DeadlineExceeded(f"{retrievers[0].stage} retrieval took longer than the "
+                                       f"{deadline.budget_ms:g} ms budget") from None
         depth = max(spec.depth, k)
-        runs = await asyncio.gather(*(r.search(query, depth, spec, trace) for r in retrievers))
+        runs = await self._gather(retrievers, [r.search(query, depth, spec, trace) for r in retrievers],
+                                  trace, deadline)
+        if len(runs) < len(retrievers):  # degraded to one retriever: its own ranking, nothing to fuse
+            return runs[0][:k]
         start = time.perf_counter()
-        hits = fuse(runs, spec.fusion, top_k=k)
+        hits = fuse(runs, spec.fusion, top_k=k)  # type: ignore[arg-type]
         trace.since("fusion", start)
         return hits
+
+    async def _gather(self, retrievers: list[Retriever], calls: list[Awaitable[list[Hit]]], trace: Trace,
+                      deadline: Deadline) -> list[list[Hit]]:
+        tasks = [asyncio.ensure_future(c) for c in calls]
+        try:
+            _, pending = await asyncio.wait(tasks, timeout=_seconds(deadline))
+        finally:
+            for task in tasks:  # late ones, or all of them if the caller left: a thread already running finishes
+                task.cancel()  # in the background, the batcher skips items not yet run
+        runs, failures = [], []
+        for retriever, task in zip(retrievers, tasks, strict=True):
+            if task in pending:
+                trace.degrade(retriever.stage, "deadline")
+            elif (exc := task.exception()) is not None:
+                if isinstance(exc, CALLER_ERRORS):
+                    raise exc
+                failures.append(exc)
+                log.error("%s retrieval failed; answering without it: %s", retriever.stage, exc, exc_info=exc)
+                trace.degrade(retriever.stage, "error")
+            else:
+                runs.append(task.result())
+        if not runs:
+            if failures:
+                raise failures[0]
+            raise DeadlineExceeded(f"no retriever finished within the {deadline.budget_ms:g} ms budget")
+        return runs
 
     async def hydrate(self, hits: list[Hit], trace: Trace) -> list[Hit]:
         """Attach titles and texts from the doc store."""
@@ -83,13 +156,66 @@ class Pipeline:
         trace.since("hydrate", start)
         return [replace(h, title=docs[h.id].title, text=docs[h.id].text) if h.id in docs else h for h in hits]
 
-    async def run(self, query: str, *, k: int, spec: PipelineSpec, include_text: bool = True) -> PipelineResult:
+    async def rerank(self, query: str, hits: list[Hit], k: int, trace: Trace, deadline: Deadline) -> list[Hit]:
+        """The reranker's top ``k``; on overrun or failure, the first stage's top ``k`` (``degraded: rerank``)."""
+        assert self.reranker is not None
+        if deadline.remaining() < MIN_STAGE_S:
+            trace.degrade("rerank", "deadline")
+            return hits[:k]
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(_seconds(deadline)):
+                return (await self.reranker.arerank(query, hits, top_k=k))[:k]
+        except TimeoutError:
+            log.warning("rerank (%s) overran the %g ms budget; answering in first-stage order",
+                        self.reranker.name, deadline.budget_ms)
+            trace.degrade("rerank", "deadline")
+        except Exception:  # a broken reranker costs the second stage, never the request or the process
+            log.exception("rerank (%s) failed; answering in first-stage order", self.reranker.name)
+            trace.degrade("rerank", "error")
+        finally:
+            trace.since("rerank", start)
+        return hits[:k]
+
+    async def run(self, query: str, *, k: int, spec: PipelineSpec, include_text: bool = True,
+                  deadline: Deadline = NO_DEADLINE) -> PipelineResult:
         """The whole route for one query; ``timings_ms`` has one entry per stage plus ``total``, ``counts`` what
-        stages counted (``dense.rescored``)."""
+        stages counted (``dense.rescored``), ``degraded`` the stages skipped or cut short."""
         start = time.perf_counter()
         trace = Trace()
-        hits = await self.retrieve(query, k, spec, trace)
-        if include_text:
+        reranking = self.reranker is not None and spec.rerank
+        key = self._result_key(query, k, spec, include_text, reranking)
+        if key is not None and (blob := await self._lookup(key, trace)) is not None:
+            hits, counts = unpack_hits(blob)
+            trace.since("total", start)
+            self._metrics.observe_stages(trace.timings)
+            return PipelineResult(hits, trace.timings, counts, spec, cached=True, marks=tuple(trace.marks))
+        hits = await self.retrieve(query, max(k, spec.depth) if reranking else k, spec, trace, deadline)
+        if reranking:
+            hits = await self.rerank(query, await self.hydrate(hits, trace), k, trace, deadline)
+            hits = hits if include_text else [replace(h, title="", text="") for h in hits]
+        elif include_text:
             hits = await self.hydrate(hits, trace)
         trace.since("total", start)
-        return PipelineResult(hits, trace.timings, trace.counts, spec)
+        self._metrics.observe_stages(trace.timings)
+        for stage, reason in trace.degraded.items():
+            self._metrics.degraded.labels(stage, reason).inc()
+        if key is not None and not trace.degraded and self._cache is not None:
+            await self._cache.set(key, pack_hits(hits, trace.counts))  # a degraded answer is never cached
+        return PipelineResult(hits, trace.timings, trace.counts, spec, degraded=sorted(trace.degraded),
+                              marks=tuple(trace.marks))
+
+    def _result_key(self, query: str, k: int, spec: PipelineSpec, include_text: bool, reranking: bool) -> str | None:
+        if self._cache is None:
+            return None
+        reranker = self.reranker.name if reranking and self.reranker is not None else None
+        return cache_key("result", self.collection.name, self.collection.version, spec.model_dump(mode="json"),
+                         k, include_text, reranker, query)
+
+    async def _lookup(self, key: str, trace: Trace) -> bytes | None:
+        assert self._cache is not None
+        start = time.perf_counter()
+        blob = await self._cache.get(key)
+        trace.since("cache", start)
+        self._metrics.cache.labels("result", "miss" if blob is None else "hit").inc()
+        return blob

@@ -8,7 +8,11 @@ from pathlib import Path
 
 from indexers.collection import Collection, list_collections, open_collection
 from indexers.errors import NotFound, SieveError
-from service.encoders import EncoderCache
+from rankers.base import Reranker
+from service.cache import Cache
+from service.config import BatchingSettings
+from service.encoders import AsyncEncoders, EncoderCache
+from service.metrics import Metrics
 from service.pipeline import Pipeline
 from service.specs import PipelineSpec
 
@@ -16,12 +20,27 @@ log = logging.getLogger(__name__)
 
 
 class Registry:
-    """Collections by name, their pipelines, and the executor all blocking work runs on."""
+    """Collections by name, their pipelines, and the executor all blocking work runs on.
 
-    def __init__(self, index_root: Path, *, workers: int = 4, use_gpu: bool = False) -> None:
+    Args:
+        batching: micro-batching of encoder calls (default: off, one model call per query).
+        vector_cache: where query vectors are cached; result_cache: where whole search results are.
+        reranker: the optional second stage every pipeline runs (``spec.rerank`` turns it off per request).
+    """
+
+    def __init__(self, index_root: Path, *, workers: int = 4, use_gpu: bool = False,
+                 batching: BatchingSettings | None = None, vector_cache: Cache | None = None,
+                 result_cache: Cache | None = None, reranker: Reranker | None = None,
+                 metrics: Metrics | None = None, model_dtype: str = "float32") -> None:
         self.index_root = index_root
+        self.use_gpu = use_gpu
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sieve-work")
         self.encoders = EncoderCache()
+        self.metrics = metrics or Metrics()
+        self.async_encoders = AsyncEncoders(self.encoders, self.executor, batching=batching, cache=vector_cache,
+                                            metrics=self.metrics, dtype=model_dtype)
+        self.reranker = reranker
+        self.result_cache = result_cache
         self.pipelines: dict[str, Pipeline] = {}
         self.errors: dict[str, str] = {}
         for folder in list_collections(index_root):
@@ -32,7 +51,8 @@ class Registry:
                 log.error("collection %s not loaded: %s", folder.name, exc)
 
     def add(self, collection: Collection) -> None:
-        pipeline = Pipeline(collection, self.encoders, self.executor)
+        pipeline = Pipeline(collection, self.encoders, self.executor, async_encoders=self.async_encoders,
+                            reranker=self.reranker, cache=self.result_cache, metrics=self.metrics)
         for name in collection.dense:  # load query encoders now, not on the first request
             pipeline.retrievers(PipelineSpec(retriever="dense", dense_index=name))
         self.pipelines[collection.name] = pipeline
@@ -47,3 +67,17 @@ class Registry:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def aclose(self) -> None:
+        """Stop the batchers' worker tasks, then the executor."""
+        await self.async_encoders.close()
+        self.close()
+
+    def reload(self, name: str) -> None:
+        """Open the collection's current folder and swap its pipeline in (one dict assignment): requests already
+        running finish on the old version, new ones see the new one."""
+        self.add(open_collection(self.index_root / name, use_gpu=self.use_gpu))
+        self.errors.pop(name, None)
+
+    def drop(self, name: str) -> None:
+        self.pipelines.pop(name, None)

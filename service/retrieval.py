@@ -13,10 +13,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexers.dense import DenseIndex
-from indexers.encoders import Encoder
 from indexers.lucene import LuceneIndex
 from indexers.matryoshka import FunnelSpec
 from indexers.types import Hit
+from service.encoders import AsyncEncoder
 from service.specs import PipelineSpec
 
 T = TypeVar("T")
@@ -28,9 +28,16 @@ class Trace:
 
     timings: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    degraded: dict[str, str] = field(default_factory=dict)  # stage -> why it was skipped or cut short
+    marks: list[tuple[str, float, float]] = field(default_factory=list)  # (stage, start, end) for tracing
 
     def since(self, stage: str, start: float) -> None:
-        self.timings[stage] = round((time.perf_counter() - start) * 1000, 3)
+        end = time.perf_counter()
+        self.timings[stage] = round((end - start) * 1000, 3)
+        self.marks.append((stage, start, end))
+
+    def degrade(self, stage: str, reason: str) -> None:
+        self.degraded[stage] = reason
 
 
 class Retriever(Protocol):
@@ -68,14 +75,14 @@ class DenseRetriever:
 
     stage = "dense"
 
-    def __init__(self, index: DenseIndex, encoder: Encoder, executor: Executor) -> None:
+    def __init__(self, index: DenseIndex, encoder: AsyncEncoder, executor: Executor) -> None:
         self.index = index
         self.encoder = encoder
         self._executor = executor
 
     async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace) -> list[Hit]:
         start = time.perf_counter()
-        vector = await run_blocking(self._executor, lambda: self.encoder.encode_queries([query]))
+        vector = await self.encoder.encode_queries([query])  # batched with other requests' queries, cached
         trace.since("dense.encode", start)
         start = time.perf_counter()
         rows = await run_blocking(self._executor, lambda: self._search(vector, k, spec, trace))

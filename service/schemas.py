@@ -31,6 +31,10 @@ class SearchRequest(BaseModel):
     dimensions: int | None = Field(None, ge=8, le=8192, description="Matryoshka: search at this prefix dimension")
     funnel: FunnelOptions | None = Field(None, description="Matryoshka: shortlist low-dim, rescore at full dim")
     include_text: bool = True
+    rerank: bool | None = Field(None, description="apply the server's reranker, if it has one [true]")
+    timeout_ms: int | None = Field(None, ge=1, le=600_000,
+                                   description="this request's time budget; stages that would overrun it are "
+                                               "skipped or cut short and listed in `degraded` [server default]")
 
 
 class HitOut(BaseModel):
@@ -48,6 +52,8 @@ class SearchResponse(BaseModel):
     hits: list[HitOut]
     timings_ms: dict[str, float]
     counts: dict[str, int] = {}
+    degraded: list[str] = Field([], description="stages skipped or cut short (deadline or a failing backend)")
+    cached: bool = Field(False, description="answered from the result cache")
 
 
 class IndexInfo(BaseModel):

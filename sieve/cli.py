@@ -229,14 +229,17 @@ def train_cross_encoder_cmd(
     collection: Annotated[str | None, typer.Option(help="built collection to mine negatives from")] = None,
     base_model: str = "sentence-transformers/all-MiniLM-L6-v2",
     loss: Annotated[str, typer.Option(help="listnet | lambda")] = "listnet",
-    negatives: Annotated[int, typer.Option(help="hard negatives per query")] = 7,
+    negatives: Annotated[int, typer.Option(help="hard negatives per query")] = 4,
     teacher_weight: Annotated[float, typer.Option(help="weight of the hybrid fused score in labels; 0: none")] = 4.0,
     epochs: int = 2,
-    learning_rate: float = 5e-5,
-    max_length: int = 128,
-    queries_per_batch: int = 4,
-    dev_queries: Annotated[int, typer.Option(help="train queries held out for per-epoch nDCG@10")] = 30,
-    dev_depth: Annotated[int, typer.Option(help="BM25 candidates each dev query reranks")] = 20,
+    learning_rate: float = 1e-4,
+    max_length: int = 96,
+    queries_per_batch: int = 2,
+    freeze_layers: Annotated[int, typer.Option(help="keep embeddings + this many lowest layers fixed")] = 4,
+    max_train_queries: Annotated[int | None, typer.Option(help="train on at most N queries")] = None,
+    head_learning_rate: Annotated[float, typer.Option(help="learning rate of the (zero-initialised) head")] = 2e-3,
+    dev_queries: Annotated[int, typer.Option(help="train queries held out for per-epoch nDCG@10")] = 20,
+    dev_depth: Annotated[int, typer.Option(help="BM25 candidates each dev query reranks")] = 10,
     index_root: IndexRoot = None,
 ) -> None:
     """Listwise cross-encoder fine-tuning over BM25 + dense hard negatives, distilling the hybrid fused scores."""
@@ -252,7 +255,9 @@ def train_cross_encoder_cmd(
     mining = MiningSpec(negatives=negatives, teacher_weight=teacher_weight)
     spec = CrossEncoderTrainSpec(base_model=base_model, loss=loss, epochs=epochs,  # type: ignore[arg-type]
                                  learning_rate=learning_rate, max_length=max_length, dev_queries=dev_queries,
-                                 dev_depth=dev_depth, queries_per_batch=queries_per_batch)
+                                 dev_depth=dev_depth, queries_per_batch=queries_per_batch,
+                                 freeze_layers=freeze_layers, max_train_queries=max_train_queries,
+                                 head_learning_rate=head_learning_rate)
     lists = mine_rank_lists(dataset, split, col, mining)
     dev = first_stage_texts(dataset, split, col, spec.dev_depth) if dev_queries else None
     info = train_cross_encoder(lists, spec, out, dev_rankings=dev)
@@ -328,6 +333,7 @@ def eval_beir(
     rerank_depth: Annotated[int, typer.Option(help="first-stage candidates the reranker rescores")] = 100,
     rerank_max_length: Annotated[int, typer.Option(help="tokens per (query, passage) pair")] = 512,
     blend: Annotated[list[float], typer.Option(help="first-stage weight(s) to blend in; repeatable")] = [0.0],  # noqa: B006
+    max_queries: Annotated[int | None, typer.Option(help="only the split's first N queries")] = None,
     index_root: IndexRoot = None,
 ) -> None:
     """Score pipelines on a BEIR split with pytrec_eval (nDCG@10, Recall@100, MRR@10) like BEIR does.
@@ -344,7 +350,7 @@ def eval_beir(
         dense_index=dense_index, build=build, settings=settings, dims=dims,
         funnel=parse_funnel(funnel) if funnel else None,
         reranker=RerankerSpec(model=reranker, max_length=rerank_max_length) if reranker else None,
-        rerank_depth=rerank_depth, blends=tuple(blend),
+        rerank_depth=rerank_depth, blends=tuple(blend), max_queries=max_queries,
     )
     typer.echo(f"{'pipeline':<24}{'nDCG@10':>9}{'R@100':>9}{'MRR@10':>9}{'p50 ms':>9}")
     for s in summaries:

@@ -106,3 +106,49 @@ def live_server(settings: Settings) -> Iterator[str]:
     """The real app under a real uvicorn server on a free loopback port, shared by every test needing sockets."""
     with serve_in_thread(create_app(settings)) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def tiny_ce(index_root: Path, scifact_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real cross-encoder trained in-session from the packaged all-MiniLM-L6-v2 with the real recipe, shrunk
+    (12 lists from the slice's BM25 + dense indexes, 64 tokens, 1 epoch) so it takes seconds."""
+    from indexers.collection import open_collection
+    from indexers.corpus import BeirDataset
+    from indexers.training.cross_encoder import CrossEncoderTrainSpec, train_cross_encoder
+    from indexers.training.rank_lists import MiningSpec, first_stage_texts, mine_rank_lists
+
+    dataset = BeirDataset.open(scifact_slice)
+    collection = open_collection(index_root / "sf")
+    lists = mine_rank_lists(dataset, "test", collection, MiningSpec(depth=10, negatives=3))[:12]
+    spec = CrossEncoderTrainSpec(epochs=1, max_length=64, dev_queries=2, dev_depth=5, queries_per_batch=2,
+                                 learning_rate=1e-4)
+    out = tmp_path_factory.mktemp("ce") / "tiny-ce"
+    train_cross_encoder(lists, spec, out, dev_rankings=first_stage_texts(dataset, "test", collection, 5))
+    return out
+
+
+@pytest.fixture(scope="session")
+def rerank_settings(settings: Settings, tiny_ce: Path) -> Settings:
+    """The test settings, serving the tiny cross-encoder (default) and the packaged MiniLM as rerank models."""
+    from service.config import RerankSettings
+
+    rerank = RerankSettings(models=(str(tiny_ce), "sentence-transformers/all-MiniLM-L6-v2"), max_documents=50,
+                            max_length=128)
+    return settings.model_copy(update={"rerank": rerank})
+
+
+@pytest.fixture(scope="session")
+async def rerank_client(rerank_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app serving the tiny cross-encoder, lifespan running, over httpx."""
+    app = create_app(rerank_settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sieve", timeout=60) as c:
+            yield c
+
+
+@pytest.fixture(scope="session")
+def rerank_server(rerank_settings: Settings) -> Iterator[str]:
+    """``live_server`` with the tiny cross-encoder served by the rerank routes (for SDKs over real sockets)."""
+    with serve_in_thread(create_app(rerank_settings)) as url:
+        yield url

@@ -1,12 +1,16 @@
 """HTTP routes, one module per resource, gathered into ``api_router``."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from service.api import collections, embeddings, health, playground, search
+from service.api import admin, collections, embeddings, health, metrics, playground, rerank, search
+from service.auth import require_admin
 
 api_router = APIRouter()
 api_router.include_router(health.router)
+api_router.include_router(metrics.router)
 api_router.include_router(collections.router)
+api_router.include_router(admin.router, dependencies=[Depends(require_admin)])  # admin scope only
 api_router.include_router(search.router)
 api_router.include_router(embeddings.router)
+api_router.include_router(rerank.router)
 api_router.include_router(playground.router)

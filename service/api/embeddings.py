@@ -58,11 +58,12 @@ async def embeddings(body: EmbeddingsRequest, registry: RegistryDep, settings: S
     served = {m.lower(): m for m in settings.embedding_models}
     if body.model.lower() not in served:
         raise NotFound(f"unknown embedding model {body.model!r}; this server serves {settings.embedding_models}")
-    encoder = registry.encoders.get(EncoderSpec(model=served[body.model.lower()]))
+    batched = registry.async_encoders.get(EncoderSpec(model=served[body.model.lower()]))
+    encoder = batched.encoder
     dims = body.dimensions or encoder.dim
     if dims > encoder.dim:
         raise InvalidInput(f"dimensions={dims}: model {body.model!r} supports 1..{encoder.dim}")
-    vectors = await run_blocking(registry.executor, lambda: encoder.encode_docs(texts))
+    vectors = await batched.encode_docs(texts)  # grouped with other requests' texts by the micro-batcher
     tokens = await run_blocking(registry.executor, lambda: encoder.count_tokens(texts))
     vectors = l2_normalize(np.ascontiguousarray(vectors[:, :dims])) if dims < encoder.dim else vectors
     data = [

@@ -1,8 +1,10 @@
-"""Liveness: the process answers."""
+"""Probes. ``/livez``: the process answers (restart it if not). ``/readyz``: the lifespan finished loading and is not
+shutting down (send traffic only then). ``/healthz``: the older combined view, kept for existing callers."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from service.deps import RegistryDep
 
@@ -12,3 +14,19 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz")
 async def healthz(registry: RegistryDep) -> dict[str, object]:
     return {"status": "ok", "collections": sorted(registry.pipelines), "errors": registry.errors}
+
+
+@router.get("/livez")
+async def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "still loading, or shutting down"}})
+async def readyz(request: Request) -> JSONResponse:
+    state = request.app.state
+    if not getattr(state, "ready", False):
+        return JSONResponse({"status": "not ready"}, status_code=503)
+    cache = state.cache.status() if state.cache is not None else "off"
+    body = {"status": "ready", "collections": sorted(state.registry.pipelines), "errors": state.registry.errors,
+            "cache": cache}
+    return JSONResponse(body)

@@ -1,10 +1,12 @@
-"""``POST /v1/search``: validate, merge the request's pipeline overrides into the default, run the pipeline."""
+"""``POST /v1/search``: validate, merge the request's pipeline overrides into the default, run the pipeline within
+the request's time budget."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from indexers.errors import InvalidInput
+from service.deadlines import Deadline
 from service.deps import RegistryDep, SettingsDep
 from service.schemas import HitOut, SearchRequest, SearchResponse
 
@@ -12,18 +14,24 @@ router = APIRouter(prefix="/v1", tags=["search"])
 
 
 @router.post("/search", response_model=SearchResponse)
-async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsDep) -> SearchResponse:
+async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsDep, request: Request) -> SearchResponse:
     if body.k > settings.max_k:
         raise InvalidInput(f"k={body.k} is over this server's limit of {settings.max_k}")
     if len(body.query) > settings.max_query_chars:
         raise InvalidInput(f"query is {len(body.query)} characters; the limit is {settings.max_query_chars}")
+    if body.timeout_ms is not None and body.timeout_ms > settings.max_deadline_ms:
+        raise InvalidInput(f"timeout_ms={body.timeout_ms} is over this server's limit of {settings.max_deadline_ms:g}")
+    deadline = Deadline.after(body.timeout_ms or settings.deadline_ms)
     pipeline = registry.pipeline(body.collection)
     spec = settings.pipeline.override(
         retriever=body.retriever, sparse_index=body.sparse_index, dense_index=body.dense_index,
         depth=body.depth, fusion=body.fusion, bm25=body.bm25, ef_search=body.ef_search,
-        dimensions=body.dimensions, funnel=body.funnel,
+        dimensions=body.dimensions, funnel=body.funnel, rerank=body.rerank,
     )
-    result = await pipeline.run(body.query, k=body.k, spec=spec, include_text=body.include_text)
+    result = await pipeline.run(body.query, k=body.k, spec=spec, include_text=body.include_text, deadline=deadline)
+    tracing = request.app.state.tracing
+    if tracing is not None:
+        tracing.stage_spans([m for m in result.marks if m[0] != "total"])
     return SearchResponse(
         collection=body.collection,
         query=body.query,
@@ -32,4 +40,6 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
               for h in result.hits],
         timings_ms=result.timings_ms,
         counts=result.counts,
+        degraded=result.degraded,
+        cached=result.cached,
     )

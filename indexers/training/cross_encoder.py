@@ -1,0 +1,150 @@
+"""``sieve train cross-encoder``: a reranker fine-tuned from a bi-encoder checkpoint on a BEIR train split.
+
+Recipe for little data (SciFact: 505 claims): listwise ListNet loss (Cao et al., "Learning to Rank: From Pairwise
+Approach to Listwise Approach", ICML 2007) over one query's positives and hard negatives mined from our BM25 and
+dense indexes, with soft labels from the hybrid retriever's fused scores (distillation) plus the judgements
+(``indexers.training.rank_lists``). The scoring head starts at zero, so the untrained model scores every pair alike
+and a blended reranker starts out equal to its first stage; it trains at a 20x higher learning rate than the encoder
+(else scores stay flat for a short run), and the embeddings + lowest layers stay frozen so an epoch fits a busy CPU.
+A pointwise BCE fine-tune with a random head scored far below BM25. Defaults are the recipe measured in
+docs/results.md. Saves a CrossEncoder folder that loads by path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from indexers.model_resolver import resolve_model
+from indexers.training.rank_lists import RankList
+
+log = logging.getLogger(__name__)
+
+
+class CrossEncoderTrainSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    loss: Literal["listnet", "lambda"] = "listnet"
+    epochs: int = Field(2, ge=1)
+    queries_per_batch: int = Field(2, ge=1)
+    learning_rate: float = Field(1e-4, gt=0)
+    # The zero head needs far larger steps than the encoder, or scores stay flat for the whole (short) run.
+    head_learning_rate: float = Field(2e-3, gt=0)
+    max_length: int = Field(96, ge=16)  # training length; inference may use more (position embeddings go to 512)
+    dev_queries: int = Field(20, ge=0)  # held out from the train split, reranked each epoch
+    dev_depth: int = Field(10, ge=2)
+    zero_head: bool = True
+    max_train_queries: int | None = Field(None, ge=1)  # cap on training lists (after the dev split)
+    freeze_layers: int = Field(4, ge=0)  # embeddings + this many lowest layers stay fixed (cheaper on a CPU)
+    seed: int = 0
+
+
+def _split(lists: list[RankList], n_dev: int, seed: int) -> tuple[list[RankList], list[RankList]]:
+    order = list(lists)
+    random.Random(seed).shuffle(order)
+    return order[n_dev:], order[:n_dev]
+
+
+def _dev_evaluator(dev: list[RankList], rankings: dict[str, list[str]], spec: CrossEncoderTrainSpec):  # type: ignore[no-untyped-def]
+    """nDCG@10 of reranking each dev query's first-stage top ``dev_depth`` texts (positives not forced in)."""
+    from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
+
+    samples = []
+    for rl in dev:
+        text = dict(zip(rl.doc_ids, rl.docs, strict=True))
+        docs = rankings.get(rl.qid, list(rl.docs))[: spec.dev_depth]
+        samples.append({"query": rl.query, "positive": [text[d] for d in rl.positives], "documents": docs})
+    return CrossEncoderRerankingEvaluator(samples, at_k=10, always_rerank_positives=False, name="dev",
+                                          batch_size=32, write_csv=False)
+
+
+def _freeze(model: Any, layers: int) -> None:
+    """Fix the embeddings and the lowest ``layers`` encoder layers: backward stops above them."""
+    base = getattr(model, model.base_model_prefix)
+    for module in [base.embeddings, *base.encoder.layer[:layers]]:
+        for p in module.parameters():
+            p.requires_grad_(False)
+
+
+def train_cross_encoder(
+    lists: list[RankList], spec: CrossEncoderTrainSpec, out_dir: Path,
+    dev_rankings: dict[str, list[str]] | None = None,
+) -> dict[str, object]:
+    """Fine-tune ``spec.base_model`` as a one-logit cross-encoder on ``lists``; saves it to ``out_dir``.
+
+    Args:
+        lists: training lists (``mine_rank_lists``); ``spec.dev_queries`` of them are held out for evaluation.
+        spec: recipe.
+        out_dir: the model folder (loads with ``CrossEncoder(out_dir)`` or ``RerankerSpec(model=str(out_dir))``);
+            per-epoch checkpoints go to ``out_dir/checkpoints`` and the recipe and dev scores to
+            ``sieve_training.json``.
+        dev_rankings: ``{qid: texts}``, a first-stage ranking to rerank per dev query (``first_stage_texts``);
+            a dev query without one reranks its own training list.
+    """
+    import torch
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import LambdaLoss, ListNetLoss
+
+    started = time.perf_counter()
+    resolved = resolve_model(spec.base_model)
+    torch.manual_seed(spec.seed)
+    model = CrossEncoder(str(resolved.path), num_labels=1, max_length=spec.max_length,
+                         device="cuda" if torch.cuda.is_available() else "cpu")
+    if spec.zero_head:
+        head = model.model.classifier
+        torch.nn.init.zeros_(head.weight)
+        torch.nn.init.zeros_(head.bias)
+    if spec.freeze_layers:
+        _freeze(model.model, spec.freeze_layers)
+    train, dev = _split(lists, spec.dev_queries, spec.seed)
+    train = train[: spec.max_train_queries]
+    data = Dataset.from_dict({
+        "query": [rl.query for rl in train],
+        "docs": [list(rl.docs) for rl in train],
+        "labels": [list(rl.labels) for rl in train],
+    })
+    loss = ListNetLoss(model) if spec.loss == "listnet" else LambdaLoss(model)
+    evaluator = _dev_evaluator(dev, dev_rankings or {}, spec) if dev else None
+    args = CrossEncoderTrainingArguments(
+        output_dir=str(out_dir / "checkpoints"),
+        num_train_epochs=spec.epochs,
+        per_device_train_batch_size=spec.queries_per_batch,
+        learning_rate=spec.learning_rate,
+        learning_rate_mapping={r".*classifier.*": spec.head_learning_rate},
+        warmup_steps=0.1,  # a float is a fraction of all steps (transformers v5)
+        eval_strategy="epoch" if evaluator else "no",
+        save_strategy="epoch",
+        save_total_limit=1,
+        logging_steps=10,
+        seed=spec.seed,
+        report_to=[],
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=data, loss=loss, evaluator=evaluator)
+    before = evaluator(model) if evaluator else {}
+    trainer.train()
+    dev_log = [{k: v for k, v in e.items() if k.startswith("eval_")} for e in trainer.state.log_history
+               if any(k.startswith("eval_dev") for k in e)]
+    model.save_pretrained(str(out_dir))
+    info = {
+        **spec.model_dump(mode="json"),
+        "base_revision": resolved.revision,
+        "train_queries": len(train),
+        "train_pairs": sum(len(rl.docs) for rl in train),
+        "dev_queries": len(dev),
+        "dev_before": before,
+        "dev_per_epoch": dev_log,
+        "seconds": round(time.perf_counter() - started, 1),
+        "device": str(model.device),
+    }
+    (out_dir / "sieve_training.json").write_text(json.dumps(info, indent=2) + "\n")
+    log.info("cross-encoder trained: %s", info)
+    return info

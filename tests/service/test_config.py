@@ -1,0 +1,109 @@
+"""Settings: defaults, a YAML file (``SIEVE_CONFIG_FILE``), environment overrides, and the README's table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from service.config import Settings
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+YAML = """
+port: 9001
+deadline_ms: 1500
+cache:
+  url: redis://127.0.0.1:6379/3
+  ttl_s: 60
+batching:
+  max_batch: 16
+auth:
+  api_keys:
+    k-read: read
+    k-admin: {scope: admin, name: ops, rate_per_s: 50}
+rate_limit:
+  rate_per_s: 5
+cors:
+  allow_origins: ["https://app.example"]
+"""
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for var in ("SIEVE_CONFIG_FILE", "SIEVE_PORT", "SIEVE_CACHE__TTL_S", "SIEVE_AUTH__API_KEYS"):
+        monkeypatch.delenv(var, raising=False)
+    return monkeypatch
+
+
+def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
+    s = Settings()
+    assert s.cache.enabled and s.cache.url is None  # the in-process LRU
+    assert s.batching.enabled and s.batching.max_batch == 32 and s.batching.max_wait_ms == 2.0
+    assert s.auth.api_keys == {} and s.rate_limit.rate_per_s is None and s.cors.allow_origins == ()
+    assert s.deadline_ms == 3000 and not s.tracing.enabled and s.log_format == "json"
+
+
+def test_yaml_file_with_environment_on_top(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "sieve.yaml").write_text(YAML)
+    clean_env.setenv("SIEVE_CONFIG_FILE", str(tmp_path / "sieve.yaml"))
+    clean_env.setenv("SIEVE_CACHE__TTL_S", "30")
+    s = Settings()
+    assert s.port == 9001 and s.deadline_ms == 1500 and s.batching.max_batch == 16
+    assert s.cache.url == "redis://127.0.0.1:6379/3" and s.cache.ttl_s == 30  # env beats the file, field by field
+    assert s.auth.api_keys["k-read"].scope == "read"
+    assert s.auth.api_keys["k-admin"].model_dump() == {"scope": "admin", "rate_per_s": 50, "name": "ops"}
+    assert s.rate_limit.rate_per_s == 5 and s.cors.allow_origins == ("https://app.example",)
+    assert Settings(port=1).port == 1  # arguments beat both
+
+
+def test_keys_as_json_in_the_environment(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("SIEVE_AUTH__API_KEYS", '{"k1": "admin", "k2": {"rate_per_s": 2}}')
+    keys = Settings().auth.api_keys
+    assert keys["k1"].scope == "admin" and keys["k2"].scope == "read" and keys["k2"].rate_per_s == 2
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["cache:\n  ttl_s: 0\n", "auth:\n  api_keys:\n    k: root\n", "batching:\n  max_batch: 0\n", "cache:\n  urll: x\n"],
+)
+def test_bad_yaml_values_are_refused(clean_env: pytest.MonkeyPatch, tmp_path: Path, bad: str) -> None:
+    (tmp_path / "bad.yaml").write_text(bad)
+    clean_env.setenv("SIEVE_CONFIG_FILE", str(tmp_path / "bad.yaml"))
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_a_missing_config_file_is_an_error(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("SIEVE_CONFIG_FILE", str(tmp_path / "nope.yaml"))
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        Settings()
+
+
+def _variables(model: type[BaseModel], prefix: str) -> list[str]:
+    out = []
+    for name, field in model.model_fields.items():
+        kind = field.annotation
+        if name == "pipeline":
+            out.append(f"{prefix}PIPELINE__")  # documented as one row: any PipelineSpec field
+        elif isinstance(kind, type) and issubclass(kind, BaseModel):
+            out += _variables(kind, f"{prefix}{name.upper()}__")
+        else:
+            out.append(f"{prefix}{name.upper()}")
+    return out
+
+
+def _documented(variable: str, text: str) -> bool:
+    """Named in full, or as ``__FIELD`` on a row that names its group (``SIEVE_RERANK__A`` / ``__B``)."""
+    if re.search(rf"\b{variable}" + ("" if variable.endswith("__") else "(?![A-Z_])"), text):
+        return True
+    group, _, field = variable.rpartition("__")
+    return bool(group) and any(f"{group}__" in line and f"`__{field}`" in line for line in text.splitlines())
+
+
+def test_readme_documents_every_setting() -> None:
+    text = README.read_text()
+    missing = [v for v in _variables(Settings, "SIEVE_") if not _documented(v, text)]
+    assert not missing, f"README's Settings table lacks {missing}"
