@@ -6,6 +6,7 @@ import csv
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -91,14 +92,21 @@ def settings(index_root: Path) -> Settings:
     return Settings(index_root=index_root, max_body_bytes=64 * 1024, workers=2)
 
 
-@pytest.fixture(scope="session")
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app, lifespan running, spoken to over httpx."""
+@asynccontextmanager
+async def asgi_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app built from ``settings``, lifespan running, spoken to over httpx (no sockets)."""
     app = create_app(settings)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sieve", timeout=60) as c:
             yield c
+
+
+@pytest.fixture(scope="session")
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app over the shared ``sf`` collection."""
+    async with asgi_client(settings) as c:
+        yield c
 
 
 @pytest.fixture(scope="session")
@@ -140,11 +148,8 @@ def rerank_settings(settings: Settings, tiny_ce: Path) -> Settings:
 @pytest.fixture(scope="session")
 async def rerank_client(rerank_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The real app serving the tiny cross-encoder, lifespan running, over httpx."""
-    app = create_app(rerank_settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sieve", timeout=60) as c:
-            yield c
+    async with asgi_client(rerank_settings) as c:
+        yield c
 
 
 @pytest.fixture(scope="session")

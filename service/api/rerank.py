@@ -100,15 +100,23 @@ def _warnings(scores: PairScores, max_length: int) -> list[str]:
             f"with the query (indexes {list(scores.truncated[:20])}); their tails were not scored"]
 
 
-@router.post("/v2/rerank")
-async def cohere_rerank(body: CohereRequest, registry: RegistryDep, settings: SettingsDep) -> dict[str, Any]:
-    """Cohere v2: ``{model, query, documents, top_n}`` -> ``{id, results: [{index, relevance_score}], meta}``."""
+async def _index_scores(
+    body: CohereRequest | JinaRequest, registry: RegistryDep, settings: SettingsDep
+) -> tuple[Any, PairScores, list[dict[str, Any]]]:
+    """The shared Cohere / Jina core: score every document, rank, ``[{index, relevance_score[, document]}]``."""
     texts = _texts(body.documents, settings, "documents")
     reranker = reranker_for(body.model, settings)
     scores = await _score(registry, reranker, body.query, texts)
     results = [{"index": i, "relevance_score": _sigmoid(float(scores.scores[i]))}
                | ({"document": {"text": texts[i]}} if body.return_documents else {})
                for i in _ranked(scores, body.top_n)]
+    return reranker, scores, results
+
+
+@router.post("/v2/rerank")
+async def cohere_rerank(body: CohereRequest, registry: RegistryDep, settings: SettingsDep) -> dict[str, Any]:
+    """Cohere v2: ``{model, query, documents, top_n}`` -> ``{id, results: [{index, relevance_score}], meta}``."""
+    reranker, scores, results = await _index_scores(body, registry, settings)
     meta: dict[str, Any] = {"api_version": {"version": "2"}, "billed_units": {"search_units": 1},
                             "tokens": {"input_tokens": scores.tokens, "output_tokens": 0}}
     if warnings := _warnings(scores, reranker.spec.max_length):
@@ -119,12 +127,7 @@ async def cohere_rerank(body: CohereRequest, registry: RegistryDep, settings: Se
 @router.post("/v1/rerank")
 async def jina_rerank(body: JinaRequest, registry: RegistryDep, settings: SettingsDep) -> dict[str, Any]:
     """Jina: ``{model, query, documents, top_n, return_documents}`` -> ``{model, usage, results}``."""
-    texts = _texts(body.documents, settings, "documents")
-    reranker = reranker_for(body.model, settings)
-    scores = await _score(registry, reranker, body.query, texts)
-    results = [{"index": i, "relevance_score": _sigmoid(float(scores.scores[i]))}
-               | ({"document": {"text": texts[i]}} if body.return_documents else {})
-               for i in _ranked(scores, body.top_n)]
+    reranker, scores, results = await _index_scores(body, registry, settings)
     out: dict[str, Any] = {"model": body.model or settings.rerank.models[0], "results": results,
                            "usage": {"total_tokens": scores.tokens, "prompt_tokens": scores.tokens}}
     if warnings := _warnings(scores, reranker.spec.max_length):
