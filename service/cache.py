@@ -94,13 +94,14 @@ class LruCache:
 
 
 class RedisCache:
-    """Redis through redis-py's asyncio client. Each call is bounded by ``timeout_ms``; after a failure the cache
-    stands aside for ``retry_s`` (requests go on without it), then the next call tries Redis again."""
+    """Redis through redis-py's asyncio client. Each call is bounded by ``timeout_ms``; after ``trip_after`` failures
+    in a row (a refused connection, or calls slower than the limit) the cache stands aside for ``retry_s`` (requests
+    go on without it), then the next call tries Redis again. One slow call on a busy host does not trip it."""
 
     backend = "redis"
 
     def __init__(self, url: str, *, ttl_s: float, timeout_ms: float, retry_s: float, prefix: str,
-                 max_item_bytes: int, metrics: Metrics) -> None:
+                 max_item_bytes: int, metrics: Metrics, trip_after: int = 3) -> None:
         from redis.asyncio import Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
@@ -116,6 +117,8 @@ class RedisCache:
         self._prefix = prefix
         self._max_item_bytes = max_item_bytes
         self._metrics = metrics
+        self._trip_after = trip_after
+        self._failures = 0  # in a row
         self._down_until = 0.0
         self._down_since: float | None = None
 
@@ -157,6 +160,9 @@ class RedisCache:
 
     def _failed(self, op: str, exc: Exception) -> None:
         self._metrics.cache_errors.labels("redis", op).inc()
+        self._failures += 1
+        if self._failures < self._trip_after:
+            return
         if self._down_since is None:
             log.warning("redis cache %s unavailable (%s: %s); serving without the cache, retrying every %.1fs",
                         self._url, type(exc).__name__, exc, self._retry_s)
@@ -164,6 +170,7 @@ class RedisCache:
         self._down_until = time.monotonic() + self._retry_s
 
     def _recovered(self) -> None:
+        self._failures = 0
         if self._down_since is not None:
             log.warning("redis cache %s is back after %.1fs", self._url, time.monotonic() - self._down_since)
             self._down_since = None
@@ -176,5 +183,5 @@ def build_cache(settings: CacheSettings, metrics: Metrics) -> Cache | None:
     if settings.url:
         return RedisCache(settings.url, ttl_s=settings.ttl_s, timeout_ms=settings.timeout_ms,
                           retry_s=settings.retry_s, prefix=settings.prefix, max_item_bytes=settings.max_item_bytes,
-                          metrics=metrics)
+                          metrics=metrics, trip_after=settings.trip_after)
     return LruCache(max_entries=settings.max_entries, ttl_s=settings.ttl_s, max_item_bytes=settings.max_item_bytes)

@@ -43,8 +43,9 @@ class CacheSettings(_Group):
     ttl_s: float = Field(3600.0, gt=0)
     max_entries: int = Field(10_000, ge=1, description="the in-process LRU's size bound")
     max_item_bytes: int = Field(1_000_000, ge=1, description="larger values are not cached")
-    timeout_ms: float = Field(50.0, gt=0, description="one Redis call; a slower one counts as Redis down")
-    retry_s: float = Field(5.0, gt=0, description="after a Redis failure, bypass it this long, then try again")
+    timeout_ms: float = Field(100.0, gt=0, description="one Redis call; a slower one counts as a failure")
+    trip_after: int = Field(3, ge=1, description="failures in a row after which Redis is bypassed for retry_s")
+    retry_s: float = Field(5.0, gt=0, description="how long Redis is bypassed once tripped; then it is tried again")
     prefix: str = "sieve:"
     vectors: bool = True
     results: bool = True

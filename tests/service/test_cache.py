@@ -92,7 +92,7 @@ async def test_redis_round_trip_with_ttl(redis_cache: RedisCache) -> None:
 async def test_redis_down_is_a_fast_miss_counted_and_retried() -> None:
     metrics = Metrics()
     cache = RedisCache("redis://127.0.0.1:1/0", ttl_s=2, timeout_ms=100, retry_s=0.3, prefix="x:",
-                       max_item_bytes=1000, metrics=metrics)
+                       max_item_bytes=1000, metrics=metrics, trip_after=1)
     start = time.perf_counter()
     assert await cache.get("k") is None
     await cache.set("k", b"v")  # inside the retry window: not even tried
@@ -103,6 +103,18 @@ async def test_redis_down_is_a_fast_miss_counted_and_retried() -> None:
     time.sleep(0.35)
     assert await cache.get("k") is None  # the window is over: tried again (and failed again)
     assert metrics.cache_errors.labels("redis", "get")._value.get() == 2
+    await cache.close()
+
+
+async def test_it_takes_failures_in_a_row_to_trip() -> None:
+    metrics = Metrics()
+    cache = RedisCache("redis://127.0.0.1:1/0", ttl_s=2, timeout_ms=100, retry_s=60, prefix="x:",
+                       max_item_bytes=1000, metrics=metrics, trip_after=3)
+    errors = metrics.cache_errors.labels("redis", "get")._value
+    for expected in (1, 2, 3):  # each of the first three is tried (one slow call on a busy host is no outage)
+        assert await cache.get("k") is None and errors.get() == expected
+    assert "down" in cache.status()
+    assert await cache.get("k") is None and errors.get() == 3  # tripped: not tried for retry_s
     await cache.close()
 
 
