@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,8 +16,8 @@ from pathlib import Path
 from benchmarks.loadgen import (
     cpu_seconds,
     delta,
-    load_queries,
     post,
+    prepare,
     print_table,
     run_wrk,
     scrape,
@@ -70,11 +69,7 @@ def run_mode(args: argparse.Namespace, batching: bool, bodies: Path, first: dict
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if not (args.index_root / args.collection / "docs.sqlite").is_file():
-        sys.exit(f"no built collection at {args.index_root / args.collection}")
-    queries = load_queries(args.data_dir or Path("../shared/datasets") / args.collection, args.queries)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    queries = prepare(args)
     bodies = [{"collection": args.collection, "query": q, "k": 10, "retriever": "dense"} for q in queries]
     with tempfile.TemporaryDirectory(prefix="sieve-bench-") as tmp:
         path = write_bodies(Path(tmp) / "dense.jsonl", bodies)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,8 +18,8 @@ from pathlib import Path
 from benchmarks.loadgen import (
     cpu_seconds,
     delta,
-    load_queries,
     post,
+    prepare,
     print_table,
     redis_flush,
     redis_server,
@@ -97,11 +96,7 @@ def run(args: argparse.Namespace, bodies: dict[str, list[dict[str, object]]], tm
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if not (args.index_root / args.collection / "docs.sqlite").is_file():
-        sys.exit(f"no built collection at {args.index_root / args.collection}")
-    queries = load_queries(args.data_dir or Path("../shared/datasets") / args.collection, args.queries)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    queries = prepare(args)
     bodies = {r: [{"collection": args.collection, "query": q, "k": 10, "retriever": r} for q in queries]
               for r in args.retrievers}
     with tempfile.TemporaryDirectory(prefix="sieve-bench-") as tmp:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -138,3 +139,13 @@ def delta(after: dict[str, float], before: dict[str, float], prefix: str, *needl
     """Sum of the increase of every sample whose key starts with ``prefix`` and contains all ``needles``."""
     return sum(v - before.get(k, 0.0) for k, v in after.items()
                if k.startswith(prefix) and all(n in k for n in needles))
+
+
+def prepare(args: argparse.Namespace) -> list[str]:
+    """Common start of a load benchmark: offline models, a built collection, its queries, the output folder."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if not (args.index_root / args.collection / "docs.sqlite").is_file():
+        sys.exit(f"no built collection at {args.index_root / args.collection}")
+    queries = load_queries(args.data_dir or Path("../shared/datasets") / args.collection, args.queries)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    return queries
