@@ -35,10 +35,12 @@ class MicroBatcher(Generic[T, R]):
         fn: the blocking batched call (e.g. ``encoder.encode_queries``); runs on ``executor``.
         max_batch: most items per call. max_wait_ms: longest linger for more items under load.
         max_queue: most items waiting; beyond it ``submit`` raises ``Overloaded``.
+        concurrency: batches in flight at once (one keeps a GPU busy; on a CPU a second overlaps the first's
+            serial parts).
     """
 
     def __init__(self, name: str, fn: Callable[[list[T]], Sequence[R]], executor: Executor, *, max_batch: int,
-                 max_wait_ms: float, max_queue: int, metrics: Metrics) -> None:
+                 max_wait_ms: float, max_queue: int, metrics: Metrics, concurrency: int = 1) -> None:
         self.name = name
         self._fn = fn
         self._executor = executor
@@ -47,7 +49,8 @@ class MicroBatcher(Generic[T, R]):
         self._max_queue = max_queue
         self._metrics = metrics
         self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._concurrency = concurrency
+        self._tasks: list[asyncio.Task[None]] = []
         self._last_batch = 1
 
     @property
@@ -67,9 +70,11 @@ class MicroBatcher(Generic[T, R]):
             self._metrics.rejected.labels("overloaded").inc()
             raise Overloaded(f"{self.name}: {self._queue.qsize()} items already queued (limit {self._max_queue}); "
                              "retry shortly")
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._work(), name=f"batcher:{self.name}")
         loop = asyncio.get_running_loop()
+        if not self._tasks or any(task.done() for task in self._tasks):
+            self._tasks = [t for t in self._tasks if not t.done()]
+            self._tasks += [loop.create_task(self._work(), name=f"batcher:{self.name}:{i}")
+                            for i in range(self._concurrency - len(self._tasks))]
         futures: list[asyncio.Future[R]] = []
         for item in items:
             future: asyncio.Future[R] = loop.create_future()
@@ -84,9 +89,9 @@ class MicroBatcher(Generic[T, R]):
             raise
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         while not self._queue.empty():
             _, future = self._queue.get_nowait()
             future.cancel()

@@ -132,7 +132,7 @@ class RedisCache:
             self._failed("get", exc)
             return None
         self._recovered()
-        return value  # type: ignore[no-any-return]
+        return value if isinstance(value, bytes) else None
 
     async def set(self, key: str, value: bytes) -> None:
         if len(value) > self._max_item_bytes or self._bypassed():

@@ -60,6 +60,7 @@ class BatchingSettings(_Group):
     max_queue: int = Field(1024, ge=1, description="texts waiting per model; more get 503 Overloaded")
     pass_size: int = Field(8, ge=1, le=1024, description="texts per forward pass within a batch, grouped by length "
                                                          "so little of each pass is padding")
+    concurrency: int = Field(1, ge=1, le=64, description="batches in flight per model at once")
 
 
 class ApiKey(_Group):

@@ -102,7 +102,7 @@ class AsyncEncoder:
         self._docs: MicroBatcher[str, NDArray[np.float32]] | None = None
         if batching.enabled:
             limits = {"max_batch": batching.max_batch, "max_wait_ms": batching.max_wait_ms,
-                      "max_queue": batching.max_queue, "metrics": metrics}
+                      "max_queue": batching.max_queue, "metrics": metrics, "concurrency": batching.concurrency}
             name = f"{spec.backend}:{spec.model}"
             size = batching.pass_size
             self._queries = MicroBatcher(f"{name}:queries", lambda t: by_length(self._encode_queries, t, size),

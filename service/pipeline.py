@@ -8,7 +8,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 
@@ -42,7 +42,7 @@ class PipelineResult:
     marks: tuple[tuple[str, float, float], ...] = ()  # (stage, start, end) on perf_counter, for tracing
 
 
-def _pick(available: dict[str, object], name: str | None, kind: str, collection: str) -> str:
+def _pick(available: Mapping[str, object], name: str | None, kind: str, collection: str) -> str:
     if not available:
         raise NotFound(f"collection {collection!r} has no {kind} index; build one with `sieve index build`")
     if name is None:
@@ -119,7 +119,7 @@ class Pipeline:
         if len(runs) < len(retrievers):  # degraded to one retriever: its own ranking, nothing to fuse
             return runs[0][:k]
         start = time.perf_counter()
-        hits = fuse(runs, spec.fusion, top_k=k)  # type: ignore[arg-type]
+        hits = fuse(runs, spec.fusion, top_k=k)
         trace.since("fusion", start)
         return hits
 

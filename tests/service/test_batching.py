@@ -121,6 +121,27 @@ async def test_callers_that_left_are_skipped(executor: ThreadPoolExecutor) -> No
     await b.close()
 
 
+async def test_concurrency_keeps_that_many_batches_in_flight(executor: ThreadPoolExecutor) -> None:
+    inside, most, lock, release = [0], [0], threading.Lock(), threading.Event()
+
+    def slow(items: list[int]) -> list[int]:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        release.wait(10)
+        with lock:
+            inside[0] -= 1
+        return items
+
+    b = batcher(slow, executor, max_batch=1, concurrency=2)
+    calls = [asyncio.ensure_future(b.submit(i)) for i in range(4)]
+    await asyncio.sleep(0.2)
+    assert most[0] == 2  # two model calls at once, never three
+    release.set()
+    assert await asyncio.gather(*calls) == [0, 1, 2, 3]
+    await b.close()
+
+
 async def test_a_wrong_result_count_is_an_error_not_a_mixup(executor: ThreadPoolExecutor) -> None:
     b = batcher(lambda items: items[:-1], executor)
     with pytest.raises(RuntimeError, match="2 items in, 1 results out"):
