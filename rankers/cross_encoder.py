@@ -1,5 +1,6 @@
-"""Cross-encoder reranking: each (query, passage) pair through one sequence-classification model (sentence-transformers
-``CrossEncoder``), optionally blended with the first-stage score. Models load once per process and are shared.
+"""Cross-encoder reranking: each (query, passage) pair through one sequence-classification model, optionally
+blended with the first-stage score. The model runs on a ``PairModel`` backend (torch or ONNX Runtime, see
+``rankers/pair_models.py``), loaded once per process and shared.
 
 Nogueira & Cho, "Passage Re-ranking with BERT", 2019.
 """
@@ -7,66 +8,19 @@ Nogueira & Cho, "Passage Re-ranking with BERT", 2019.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from indexers.errors import InvalidInput
-from indexers.model_resolver import resolve_model
 from indexers.types import Hit
-from rankers.base import Reranker
-from rankers.fusion import normalize
-from rankers.specs import Normalization, RerankerSpec
+from rankers.base import Reranker, RerankReport, assemble, split_head
+from rankers.pair_models import Pair, PairModel, load_pair_model
+from rankers.specs import CrossEncoderSpec
 
 log = logging.getLogger(__name__)
-
-_MODELS: dict[tuple[str, str, int, str], Any] = {}
-_LOCK = threading.Lock()
-
-
-def _device(requested: str | None) -> str:
-    if requested:
-        return requested
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def load_cross_encoder(model: str, max_length: int, device: str | None = None) -> tuple[Any, str]:
-    """The process-wide ``CrossEncoder`` for ``model`` (a Hugging Face id or a path) and its revision.
-
-    Raises:
-        ModelUnavailable: the model is not a path, a packaged copy or in the Hugging Face cache.
-    """
-    from sentence_transformers.cross_encoder import CrossEncoder
-
-    resolved = resolve_model(model)
-    key = (str(resolved.path), resolved.revision, max_length, _device(device))
-    with _LOCK:
-        if key not in _MODELS:
-            log.info("loading cross-encoder %s (%s) on %s", model, resolved.revision, key[3])
-            # Raw logits out: a sigmoid would squash strong scores together; callers map them as their API needs.
-            _MODELS[key] = CrossEncoder(str(resolved.path), num_labels=1, max_length=max_length, device=key[3],
-                                        activation_fn=_identity())
-        return _MODELS[key], resolved.revision
-
-
-def _identity() -> Any:
-    import torch
-
-    return torch.nn.Identity()
-
-
-def blend_scores(raw: Sequence[float], first: Sequence[float], weight: float,
-                 normalization: Normalization = "minmax") -> NDArray[np.float64]:
-    """``(1 - weight) * norm(raw) + weight * norm(first)`` over one candidate list; ``weight`` 0 returns ``raw``."""
-    if weight <= 0:
-        return np.asarray(raw, dtype=np.float64)
-    return (1 - weight) * normalize(raw, normalization) + weight * normalize(first, normalization)
 
 
 @dataclass(frozen=True)
@@ -79,89 +33,84 @@ class PairScores:
 
 
 @dataclass(frozen=True)
-class Reranked:
-    """Reranked hits, and how many of the scored pairs were truncated (their passage tail was not seen)."""
+class PairPlan:
+    """The pairs one query sends to the model (in passage order), which were cut to fit, and tokens scored."""
 
-    hits: list[Hit]
-    truncated: int
-    max_length: int
+    pairs: list[Pair]
+    truncated: tuple[int, ...]
+    tokens: int
+
+    def scores(self, raw: Sequence[float]) -> PairScores:
+        return PairScores(np.asarray(raw, dtype=np.float32).reshape(-1), self.truncated, self.tokens)
 
 
 class CrossEncoderReranker(Reranker):
     """Scores each candidate jointly with the query; optionally interpolates with the first-stage score.
 
     Args:
-        spec: model, batching, truncation policy, ``top_n`` and ``blend`` (see ``RerankerSpec``).
+        spec: model, backend, batching, truncation policy, ``top_n`` and ``blend`` (see ``CrossEncoderSpec``).
 
     Raises:
         ModelUnavailable: the model cannot be found offline; the message says what to install.
     """
 
-    name = "cross-encoder"
+    stage = "cross_encoder"
 
-    def __init__(self, spec: RerankerSpec) -> None:
+    def __init__(self, spec: CrossEncoderSpec) -> None:
         self.spec = spec
-        self.model, self.revision = load_cross_encoder(spec.model, spec.max_length, spec.device)
+        self.model: PairModel = load_pair_model(spec)
+        self.revision = self.model.revision
         self.tokenizer = self.model.tokenizer
-        # Names what changes the scores: the service keys its result cache by it.
         self.name = (f"cross-encoder({spec.model}@{self.revision}, max_length={spec.max_length}, top_n={spec.top_n}, "
                      f"blend={spec.blend}/{spec.normalization})")
 
-    def _lengths(self, query: str, passages: Sequence[str]) -> NDArray[np.int64]:
-        # Lengths before truncation, to report (or refuse) pairs that will not fit.
-        encoded = self.tokenizer([query] * len(passages), list(passages), truncation=False, verbose=False)
-        return np.array([len(ids) for ids in encoded["input_ids"]], dtype=np.int64)
-
-    def score(self, query: str, passages: Sequence[str]) -> PairScores:
-        """Raw scores of ``query`` against each passage (batched, shortest first to cut padding).
+    def plan(self, query: str, passages: Sequence[str]) -> PairPlan:
+        """Measure each pair before truncation and refuse or count the ones over ``max_length``.
 
         Raises:
             InvalidInput: with ``truncation="error"``, some pairs are longer than ``max_length`` (names them).
         """
         if not passages:
-            return PairScores(np.zeros(0, dtype=np.float32), (), 0)
-        lengths = self._lengths(query, passages)
+            return PairPlan([], (), 0)
+        encoded = self.tokenizer([query] * len(passages), list(passages), truncation=False, verbose=False)
+        lengths = np.array([len(ids) for ids in encoded["input_ids"]], dtype=np.int64)
         over = tuple(int(i) for i in np.flatnonzero(lengths > self.spec.max_length))
         if over and self.spec.truncation == "error":
             raise InvalidInput(f"{len(over)} passages do not fit {self.spec.max_length} tokens with the query "
                                f"(indexes {list(over[:20])}); shorten them or use truncation='truncate'")
-        order = np.argsort(lengths, kind="stable")
-        pairs = [(query, passages[i]) for i in order]
-        raw = self.model.predict(pairs, batch_size=self.spec.batch_size, show_progress_bar=False,
-                                 convert_to_numpy=True)
-        scores = np.empty(len(passages), dtype=np.float32)
-        scores[order] = np.asarray(raw, dtype=np.float32).reshape(-1)
-        return PairScores(scores, over, int(np.minimum(lengths, self.spec.max_length).sum()))
+        return PairPlan([(query, p) for p in passages], over, int(np.minimum(lengths, self.spec.max_length).sum()))
 
-    def _final(self, raw: NDArray[np.float32], first: Sequence[float]) -> NDArray[np.float64]:
-        return blend_scores(raw.tolist(), first, self.spec.blend, self.spec.normalization)
+    def predict(self, pairs: Sequence[Pair]) -> NDArray[np.float32]:
+        """Raw logits for ``pairs``, in their order, from one model call: the pairs go through in batches of
+        ``spec.batch_size`` sorted by length (a batch pads to its longest pair). What a micro-batcher calls with
+        pairs from several requests."""
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        order = np.argsort([len(q) + len(p) for q, p in pairs], kind="stable")
+        raw = self.model.predict([pairs[i] for i in order], self.spec.batch_size)
+        scores = np.empty(len(pairs), dtype=np.float32)
+        scores[order] = raw
+        return scores
 
-    def rerank_with_report(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None) -> Reranked:
-        """``rerank``, plus how many pairs were truncated.
+    def score(self, query: str, passages: Sequence[str]) -> PairScores:
+        """Raw scores of ``query`` against each passage, in passage order (see ``plan`` for what can be raised)."""
+        plan = self.plan(query, passages)
+        return plan.scores(self.predict(plan.pairs))
 
-        Each rescored hit records ``stage_scores["cross_encoder"]`` (raw) and ``stage_scores["rerank"]`` (final).
-        Hits past ``top_n`` are not rescored and follow the rescored ones in their first-stage order.
-        """
-        head = list(hits[: self.spec.top_n] if self.spec.top_n else hits)
-        tail = list(hits[len(head):])
-        passages = [f"{h.title} {h.text}".strip() if h.title else h.text for h in head]
-        if empty := [h.id for h, p in zip(head, passages, strict=True) if not p.strip()]:
-            raise InvalidInput(f"hits without text cannot be reranked: {empty[:10]}; fetch texts first")
-        pair_scores = self.score(query, passages)
-        final = self._final(pair_scores.scores, [h.score for h in head])
-        rescored = [h.with_score(float(r), "cross_encoder").with_score(float(f), "rerank")
-                    for h, r, f in zip(head, pair_scores.scores, final, strict=True)]
-        rescored.sort(key=lambda h: -h.score)
-        if tail and rescored:
-            # Keep the unscored tail below every rescored hit while preserving its order.
-            floor = rescored[-1].score
-            tail = [h.with_score(floor - 1.0 - i, "rerank") for i, h in enumerate(tail)]
-        out = (rescored + tail)[:top_k] if top_k is not None else rescored + tail
-        if pair_scores.truncated:
-            log.info("cross-encoder: %d of %d pairs truncated to %d tokens", len(pair_scores.truncated),
-                     len(passages), self.spec.max_length)
-        return Reranked(out, len(pair_scores.truncated), self.spec.max_length)
+    def finish(self, head: list[Hit], tail: list[Hit], scores: PairScores, top_k: int | None) -> RerankReport:
+        """Blend, order and report: raw scores under ``cross_encoder``, final under ``rerank``."""
+        out = assemble(head, tail, scores.scores.tolist(), stage=self.stage, blend=self.spec.blend,
+                       normalization=self.spec.normalization, top_k=top_k)
+        warnings: tuple[str, ...] = ()
+        if scores.truncated:
+            warnings = (f"{len(scores.truncated)} of {len(head)} passages were truncated to fit "
+                        f"{self.spec.max_length} tokens with the query; their tails were not scored",)
+            log.info("cross-encoder: %s", warnings[0])
+        counts = {"pairs": len(head), "truncated": len(scores.truncated), "tokens": scores.tokens}
+        return RerankReport(out, counts, warnings)
 
-    def rerank(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None) -> list[Hit]:
-        """Rescore ``hits`` against ``query``; best first (see ``rerank_with_report``)."""
-        return self.rerank_with_report(query, hits, top_k=top_k).hits
+    def rerank_with_report(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None) -> RerankReport:
+        """Rescore the first ``top_n`` hits (all by default); the rest follow in first-stage order. Counts:
+        ``pairs``, ``truncated`` (pairs whose passage tail was cut), ``tokens``."""
+        head, tail, passages = split_head(hits, self.spec.top_n)
+        return self.finish(head, tail, self.score(query, passages), top_k)

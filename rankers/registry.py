@@ -1,38 +1,59 @@
-"""Specs -> live rerankers, built once per distinct spec (the model itself is shared across specs)."""
+"""Specs -> live rerankers, built once per distinct spec (models themselves are shared across specs)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
-from indexers.errors import InvalidInput
+from pydantic import TypeAdapter
+
 from rankers.base import Reranker
-from rankers.specs import RerankerSpec
+from rankers.specs import AnySpec, RerankerSpec
 
 
-def _cross_encoder(spec: RerankerSpec) -> Reranker:
+def _cross_encoder(spec: Any) -> Reranker:
     from rankers.cross_encoder import CrossEncoderReranker
 
     return CrossEncoderReranker(spec)
 
 
-BUILDERS: dict[str, Callable[[RerankerSpec], Reranker]] = {"cross-encoder": _cross_encoder}
+def _listwise(spec: Any) -> Reranker:
+    from rankers.listwise import ListwiseReranker
 
-_BUILT: dict[RerankerSpec, Reranker] = {}
+    return ListwiseReranker(spec)
+
+
+def _pairwise(spec: Any) -> Reranker:
+    from rankers.pairwise import PairwiseReranker
+
+    return PairwiseReranker(spec)
+
+
+BUILDERS: dict[str, Callable[[Any], Reranker]] = {
+    "cross-encoder": _cross_encoder,
+    "listwise": _listwise,
+    "pairwise": _pairwise,
+}
+SPEC = TypeAdapter(RerankerSpec)
+
+_BUILT: dict[AnySpec, Reranker] = {}
 _LOCK = threading.Lock()
 
 
-def build_reranker(spec: RerankerSpec) -> Reranker:
+def parse_spec(value: object) -> AnySpec:
+    """A spec from a dict (or JSON-like object); a dict without ``kind`` is a cross-encoder."""
+    return SPEC.validate_python(value)  # type: ignore[no-any-return]
+
+
+def build_reranker(spec: AnySpec) -> Reranker:
     """The reranker ``spec`` describes; the same object for equal specs.
 
     Raises:
-        InvalidInput: unknown ``kind`` (names the known ones).
         ModelUnavailable: the model cannot be found offline.
+        InvalidInput: the spec cannot work (e.g. a listwise stride wider than its window).
     """
-    builder = BUILDERS.get(spec.kind)
-    if builder is None:
-        raise InvalidInput(f"unknown reranker kind {spec.kind!r}; known: {sorted(BUILDERS)}")
     with _LOCK:
         if spec not in _BUILT:
-            _BUILT[spec] = builder(spec)
+            _BUILT[spec] = BUILDERS[spec.kind](spec)
         return _BUILT[spec]

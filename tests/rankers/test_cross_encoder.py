@@ -9,23 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexers.collection import open_collection
-from indexers.corpus import BeirDataset
 from indexers.errors import InvalidInput, ModelUnavailable
 from indexers.types import Hit
-from rankers.cross_encoder import CrossEncoderReranker, load_cross_encoder
+from rankers.cross_encoder import CrossEncoderReranker
+from rankers.pair_models import load_pair_model
 from rankers.registry import build_reranker
-from rankers.specs import RerankerSpec
-
-
-@pytest.fixture(scope="module")
-def hits(index_root: Path, scifact_slice: Path) -> tuple[str, list[Hit]]:
-    """A real query's BM25 top 12 with texts."""
-    collection = open_collection(index_root / "sf")
-    qid, query = next(iter(BeirDataset.open(scifact_slice).queries("test").items()))
-    found = next(iter(collection.sparse.values())).search(query, 12)
-    docs = collection.docs.get_many([d for d, _ in found])
-    return query, [Hit(d, s, docs[d].title, docs[d].text, {"sparse": s}) for d, s in found]
+from rankers.specs import CrossEncoderSpec
 
 
 def test_training_saves_a_folder_that_loads_by_path(tiny_ce: Path) -> None:
@@ -34,17 +23,17 @@ def test_training_saves_a_folder_that_loads_by_path(tiny_ce: Path) -> None:
     assert "eval_dev_ndcg@10" in info["dev_before"] or any("ndcg" in k for k in info["dev_before"])
     assert info["dev_per_epoch"], "no per-epoch dev evaluation was logged"
     assert list((tiny_ce / "checkpoints").glob("checkpoint-*")), "no epoch checkpoint"
-    model, revision = load_cross_encoder(str(tiny_ce), 64)
-    assert revision.startswith("local:") and model.num_labels == 1
+    model = load_pair_model(CrossEncoderSpec(model=str(tiny_ce), max_length=64))
+    assert model.revision.startswith("local:") and model.model.num_labels == 1  # type: ignore[attr-defined]
 
 
 def test_rerank_orders_by_model_score_and_keeps_stage_scores(tiny_ce: Path, hits: tuple[str, list[Hit]]) -> None:
     query, candidates = hits
-    reranker = CrossEncoderReranker(RerankerSpec(model=str(tiny_ce), max_length=128))
+    reranker = CrossEncoderReranker(CrossEncoderSpec(model=str(tiny_ce), max_length=128))
     out = reranker.rerank(query, candidates)
     assert sorted(h.id for h in out) == sorted(h.id for h in candidates)
     assert [h.score for h in out] == sorted((h.score for h in out), reverse=True)
-    direct = reranker.model.predict([(query, f"{h.title} {h.text}") for h in candidates])
+    direct = reranker.model.model.predict([(query, f"{h.title} {h.text}") for h in candidates])  # type: ignore[attr-defined]
     by_id = {h.id: h for h in out}
     for h, want in zip(candidates, direct, strict=True):
         got = by_id[h.id]
@@ -57,10 +46,11 @@ def test_long_pairs_are_counted_or_refused(tiny_ce: Path, hits: tuple[str, list[
     query, candidates = hits
     long = Hit("long", 1.0, text="protein " * 400)
     short = Hit("short", 0.5, text="vitamin D")
-    report = CrossEncoderReranker(RerankerSpec(model=str(tiny_ce), max_length=64)).rerank_with_report(
+    report = CrossEncoderReranker(CrossEncoderSpec(model=str(tiny_ce), max_length=64)).rerank_with_report(
         query, [long, short])
-    assert report.truncated == 1 and report.max_length == 64 and len(report.hits) == 2
-    strict = CrossEncoderReranker(RerankerSpec(model=str(tiny_ce), max_length=64, truncation="error"))
+    assert report.counts["truncated"] == 1 and report.counts["pairs"] == 2 and len(report.hits) == 2
+    assert "1 of 2 passages were truncated to fit 64 tokens" in report.warnings[0]
+    strict = CrossEncoderReranker(CrossEncoderSpec(model=str(tiny_ce), max_length=64, truncation="error"))
     with pytest.raises(InvalidInput, match=r"1 passages do not fit 64 tokens .*indexes \[0\]"):
         strict.rerank(query, [long, short])
     with pytest.raises(InvalidInput, match="without text"):
@@ -70,9 +60,9 @@ def test_long_pairs_are_counted_or_refused(tiny_ce: Path, hits: tuple[str, list[
 def test_blend_one_keeps_first_stage_order_and_blend_interpolates(tiny_ce: Path,
                                                                   hits: tuple[str, list[Hit]]) -> None:
     query, candidates = hits
-    kept = CrossEncoderReranker(RerankerSpec(model=str(tiny_ce), blend=1.0)).rerank(query, candidates)
+    kept = CrossEncoderReranker(CrossEncoderSpec(model=str(tiny_ce), blend=1.0)).rerank(query, candidates)
     assert [h.id for h in kept] == [h.id for h in candidates]
-    half = CrossEncoderReranker(RerankerSpec(model=str(tiny_ce), blend=0.5)).rerank(query, candidates)
+    half = CrossEncoderReranker(CrossEncoderSpec(model=str(tiny_ce), blend=0.5)).rerank(query, candidates)
     raw = np.array([h.stage_scores["cross_encoder"] for h in half])
     first = np.array([h.stage_scores["sparse"] for h in half])
     minmax = lambda a: (a - a.min()) / (a.max() - a.min())  # noqa: E731
@@ -81,7 +71,7 @@ def test_blend_one_keeps_first_stage_order_and_blend_interpolates(tiny_ce: Path,
 
 def test_top_n_rescores_only_the_head(tiny_ce: Path, hits: tuple[str, list[Hit]]) -> None:
     query, candidates = hits
-    out = CrossEncoderReranker(RerankerSpec(model=str(tiny_ce), top_n=5)).rerank(query, candidates)
+    out = CrossEncoderReranker(CrossEncoderSpec(model=str(tiny_ce), top_n=5)).rerank(query, candidates)
     assert sorted(h.id for h in out[:5]) == sorted(h.id for h in candidates[:5])
     assert [h.id for h in out[5:]] == [h.id for h in candidates[5:]]
     assert all("cross_encoder" not in h.stage_scores for h in out[5:])
@@ -89,22 +79,22 @@ def test_top_n_rescores_only_the_head(tiny_ce: Path, hits: tuple[str, list[Hit]]
 
 
 def test_registry_builds_once_per_spec_and_shares_the_model(tiny_ce: Path) -> None:
-    a = build_reranker(RerankerSpec(model=str(tiny_ce)))
-    assert build_reranker(RerankerSpec(model=str(tiny_ce))) is a
-    b = build_reranker(RerankerSpec(model=str(tiny_ce), blend=0.3))
+    a = build_reranker(CrossEncoderSpec(model=str(tiny_ce)))
+    assert build_reranker(CrossEncoderSpec(model=str(tiny_ce))) is a
+    b = build_reranker(CrossEncoderSpec(model=str(tiny_ce), blend=0.3))
     assert b is not a and b.model is a.model  # type: ignore[attr-defined]
     with pytest.raises(ModelUnavailable, match="not a local path"):
-        build_reranker(RerankerSpec(model="no-such-org/no-such-reranker"))
+        build_reranker(CrossEncoderSpec(model="no-such-org/no-such-reranker"))
 
 
 def test_arerank_matches_rerank(tiny_ce: Path, hits: tuple[str, list[Hit]]) -> None:
     query, candidates = hits
-    reranker = build_reranker(RerankerSpec(model=str(tiny_ce)))
+    reranker = build_reranker(CrossEncoderSpec(model=str(tiny_ce)))
     assert [h.id for h in asyncio.run(reranker.arerank(query, candidates))] == \
         [h.id for h in reranker.rerank(query, candidates)]
 
 
 def test_packaged_bi_encoder_loads_as_a_cross_encoder() -> None:
-    reranker = CrossEncoderReranker(RerankerSpec(model="sentence-transformers/all-MiniLM-L6-v2", max_length=32))
+    reranker = CrossEncoderReranker(CrossEncoderSpec(model="sentence-transformers/all-MiniLM-L6-v2", max_length=32))
     scores = reranker.score("vitamin D", ["vitamin D and cancer", "plate tectonics"]).scores
     assert scores.shape == (2,) and np.isfinite(scores).all()
