@@ -29,3 +29,7 @@ class ModelUnavailable(SieveError):
 
 class MissingExtra(SieveError):
     """An optional dependency is not installed; the message names the pip extra."""
+
+
+class UpstreamError(SieveError):
+    """A service Sieve calls (an OpenAI-compatible LLM endpoint) failed or timed out after its retries."""

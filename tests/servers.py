@@ -30,3 +30,73 @@ def serve_in_thread(app: ASGIApp, *, startup_timeout: float = 120) -> Iterator[s
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def llama_cpp_server(model_file: str, *, alias: str = "smollm2", ctx: int = 4096,
+                     startup_timeout: float = 120) -> Iterator[str]:
+    """llama.cpp's own OpenAI-compatible server (``python -m llama_cpp.server``) in a child process, serving a GGUF
+    model on a free loopback port; yields its ``/v1`` base URL."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", model_file, "--model_alias", alias,
+           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(ctx), "--n_threads", "2", "--verbose", "False"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + startup_timeout
+    try:
+        while True:
+            assert proc.poll() is None, f"llama.cpp server exited: {proc.stderr.read().decode()[-2000:]}"  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "llama.cpp server did not start"
+            try:
+                if httpx.get(f"{url}/models", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextmanager
+def silent_server() -> Iterator[str]:
+    """A loopback socket that accepts connections and never answers: a hung upstream (``http://.../v1``)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+                held.append(conn)  # keep it open, say nothing
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        listener.close()

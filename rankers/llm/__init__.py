@@ -1,0 +1,1 @@
+"""LLM rerankers' plumbing: chat backends (local transformers, OpenAI-compatible HTTP) and prompts."""
