@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from indexers.errors import InvalidInput
 from indexers.model_resolver import resolve_model
 from indexers.training.rank_lists import RankList
 
@@ -40,7 +41,10 @@ class CrossEncoderTrainSpec(BaseModel):
     max_length: int = Field(96, ge=16)  # training length; inference may use more (position embeddings go to 512)
     dev_queries: int = Field(20, ge=0)  # held out from the train split, reranked each epoch
     dev_depth: int = Field(10, ge=2)
-    zero_head: bool = True
+    # similarity: score = scale * cos(pooled query, pooled passage) + a zero [CLS] read-out, so training starts
+    # from the bi-encoder's own similarity (indexers.similarity_cross_encoder); zero / random: a sequence-
+    # classification head initialised at zero (scores start flat) or at random (the library default).
+    head: Literal["similarity", "zero", "random"] = "similarity"
     max_train_queries: int | None = Field(None, ge=1)  # cap on training lists (after the dev split)
     freeze_layers: int = Field(4, ge=0)  # embeddings + this many lowest layers stay fixed (cheaper on a CPU)
     seed: int = 0
@@ -52,15 +56,21 @@ def _split(lists: list[RankList], n_dev: int, seed: int) -> tuple[list[RankList]
     return order[n_dev:], order[:n_dev]
 
 
-def _dev_evaluator(dev: list[RankList], rankings: dict[str, list[str]], spec: CrossEncoderTrainSpec):  # type: ignore[no-untyped-def]
-    """nDCG@10 of reranking each dev query's first-stage top ``dev_depth`` texts (positives not forced in)."""
-    from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
-
+def _dev_samples(dev: list[RankList], rankings: dict[str, list[str]], spec: CrossEncoderTrainSpec
+                 ) -> list[dict[str, Any]]:
+    """Each dev query's first-stage top ``dev_depth`` texts to rerank (positives not forced in)."""
     samples = []
     for rl in dev:
         text = dict(zip(rl.doc_ids, rl.docs, strict=True))
         docs = rankings.get(rl.qid, list(rl.docs))[: spec.dev_depth]
         samples.append({"query": rl.query, "positive": [text[d] for d in rl.positives], "documents": docs})
+    return samples
+
+
+def _dev_evaluator(samples: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
+    """nDCG@10 of reranking the dev samples, for the sentence-transformers trainer."""
+    from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
+
     return CrossEncoderRerankingEvaluator(samples, at_k=10, always_rerank_positives=False, name="dev",
                                           batch_size=32, write_csv=False)
 
@@ -73,46 +83,29 @@ def _freeze(model: Any, layers: int) -> None:
             p.requires_grad_(False)
 
 
-def train_cross_encoder(
-    lists: list[RankList], spec: CrossEncoderTrainSpec, out_dir: Path,
-    dev_rankings: dict[str, list[str]] | None = None,
-) -> dict[str, object]:
-    """Fine-tune ``spec.base_model`` as a one-logit cross-encoder on ``lists``; saves it to ``out_dir``.
-
-    Args:
-        lists: training lists (``mine_rank_lists``); ``spec.dev_queries`` of them are held out for evaluation.
-        spec: recipe.
-        out_dir: the model folder (loads with ``CrossEncoder(out_dir)`` or ``RerankerSpec(model=str(out_dir))``);
-            per-epoch checkpoints go to ``out_dir/checkpoints`` and the recipe and dev scores to
-            ``sieve_training.json``.
-        dev_rankings: ``{qid: texts}``, a first-stage ranking to rerank per dev query (``first_stage_texts``);
-            a dev query without one reranks its own training list.
-    """
+def _train_classifier(train: list[RankList], samples: list[dict[str, Any]], spec: CrossEncoderTrainSpec,
+                      base: Path, out_dir: Path) -> dict[str, object]:
+    """A one-logit sequence-classification head (zero or random init) through sentence-transformers' trainer."""
     import torch
     from datasets import Dataset
     from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import LambdaLoss, ListNetLoss
 
-    started = time.perf_counter()
-    resolved = resolve_model(spec.base_model)
     torch.manual_seed(spec.seed)
-    model = CrossEncoder(str(resolved.path), num_labels=1, max_length=spec.max_length,
+    model = CrossEncoder(str(base), num_labels=1, max_length=spec.max_length,
                          device="cuda" if torch.cuda.is_available() else "cpu")
-    if spec.zero_head:
-        head = model.model.classifier
-        torch.nn.init.zeros_(head.weight)
-        torch.nn.init.zeros_(head.bias)
+    if spec.head == "zero":
+        torch.nn.init.zeros_(model.model.classifier.weight)
+        torch.nn.init.zeros_(model.model.classifier.bias)
     if spec.freeze_layers:
         _freeze(model.model, spec.freeze_layers)
-    train, dev = _split(lists, spec.dev_queries, spec.seed)
-    train = train[: spec.max_train_queries]
     data = Dataset.from_dict({
         "query": [rl.query for rl in train],
         "docs": [list(rl.docs) for rl in train],
         "labels": [list(rl.labels) for rl in train],
     })
     loss = ListNetLoss(model) if spec.loss == "listnet" else LambdaLoss(model)
-    evaluator = _dev_evaluator(dev, dev_rankings or {}, spec) if dev else None
+    evaluator = _dev_evaluator(samples) if samples else None
     args = CrossEncoderTrainingArguments(
         output_dir=str(out_dir / "checkpoints"),
         num_train_epochs=spec.epochs,
@@ -134,16 +127,49 @@ def train_cross_encoder(
     dev_log = [{k: v for k, v in e.items() if k.startswith("eval_")} for e in trainer.state.log_history
                if any(k.startswith("eval_dev") for k in e)]
     model.save_pretrained(str(out_dir))
+    return {"dev_before": before, "dev_per_epoch": dev_log, "device": str(model.device)}
+
+
+def train_cross_encoder(
+    lists: list[RankList], spec: CrossEncoderTrainSpec, out_dir: Path,
+    dev_rankings: dict[str, list[str]] | None = None, weak_lists: list[RankList] | None = None,
+) -> dict[str, object]:
+    """Fine-tune ``spec.base_model`` as a one-logit cross-encoder on ``lists``; saves it to ``out_dir``.
+
+    Args:
+        lists: training lists (``mine_rank_lists``); ``spec.dev_queries`` of them are held out for evaluation.
+        spec: recipe.
+        out_dir: the model folder (loads with ``CrossEncoder(out_dir)`` or ``RerankerSpec(model=str(out_dir))``);
+            per-epoch checkpoints go to ``out_dir/checkpoints`` and the recipe and dev scores to
+            ``sieve_training.json``.
+        dev_rankings: ``{qid: texts}``, a first-stage ranking to rerank per dev query (``first_stage_texts``);
+            a dev query without one reranks its own training list.
+        weak_lists: weakly supervised lists (``indexers.training.weak``), trained on alongside ``lists`` and never
+            held out for evaluation. ``lists`` may then be empty (a collection without training queries).
+    """
+    started = time.perf_counter()
+    resolved = resolve_model(spec.base_model)
+    train, dev = _split(lists, spec.dev_queries, spec.seed) if lists else ([], [])
+    train = train[: spec.max_train_queries] + list(weak_lists or [])
+    if not train:
+        raise InvalidInput("nothing to train on: no judged lists and no weak supervision")
+    samples = _dev_samples(dev, dev_rankings or {}, spec)
+    if spec.head == "similarity":
+        from indexers.training.similarity_trainer import train_similarity
+
+        result = train_similarity(train, samples, spec, resolved.path, out_dir)
+    else:
+        result = _train_classifier(train, samples, spec, resolved.path, out_dir)
     info = {
         **spec.model_dump(mode="json"),
         "base_revision": resolved.revision,
         "train_queries": len(train),
+        "weak_queries": len(weak_lists or []),
         "train_pairs": sum(len(rl.docs) for rl in train),
         "dev_queries": len(dev),
-        "dev_before": before,
-        "dev_per_epoch": dev_log,
+        "dev_qids": sorted(rl.qid for rl in dev),  # held out: `sieve eval beir --only-qids` scores exactly these
+        **result,
         "seconds": round(time.perf_counter() - started, 1),
-        "device": str(model.device),
     }
     (out_dir / "sieve_training.json").write_text(json.dumps(info, indent=2) + "\n")
     log.info("cross-encoder trained: %s", info)
