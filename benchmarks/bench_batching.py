@@ -37,6 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--max-batch", type=int, default=32)
     p.add_argument("--max-wait-ms", type=float, default=2.0)
+    p.add_argument("--pass-size", type=int, default=8, help="SIEVE_BATCHING__PASS_SIZE")
+    p.add_argument("--batch-concurrency", type=int, default=1, help="SIEVE_BATCHING__CONCURRENCY: batches in flight")
     p.add_argument("--model-dtype", choices=["float32", "bfloat16"], default="float32",
                    help="the service's encoder precision (SIEVE_MODEL_DTYPE), the same in both modes")
     p.add_argument("--out", type=Path, default=Path("results/bench_batching.json"))
@@ -46,7 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run_mode(args: argparse.Namespace, batching: bool, bodies: Path, first: dict[str, object]) -> dict[int, dict]:
     env = {"SIEVE_CACHE__ENABLED": "false", "SIEVE_WORKERS": str(args.workers),
            "SIEVE_BATCHING__ENABLED": str(batching).lower(), "SIEVE_BATCHING__MAX_BATCH": str(args.max_batch),
-           "SIEVE_BATCHING__MAX_WAIT_MS": str(args.max_wait_ms), "SIEVE_MODEL_DTYPE": args.model_dtype}
+           "SIEVE_BATCHING__MAX_WAIT_MS": str(args.max_wait_ms), "SIEVE_MODEL_DTYPE": args.model_dtype,
+           "SIEVE_BATCHING__PASS_SIZE": str(args.pass_size),
+           "SIEVE_BATCHING__CONCURRENCY": str(args.batch_concurrency)}
     cells = {}
     with serve(args.index_root, env, args.out.with_suffix(".server.log")) as (port, pid):
         for _ in range(5):  # warm-up: first torch calls are slow

@@ -8,11 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from evaluation.harness import run_in_process, run_over_http, summarize
-from evaluation.rerank_eval import evaluate_reranked, split_name
+from evaluation.rerank_eval import PairMemo, evaluate_reranked, split_name
 from indexers.collection import BuildPlan, build_collection, list_collections, open_collection
 from indexers.corpus import BeirDataset
 from indexers.matryoshka import FunnelSpec
-from rankers.specs import RerankerSpec
+from rankers.specs import AnySpec
 from service.config import Settings
 from service.encoders import EncoderCache
 from service.pipeline import Pipeline
@@ -48,19 +48,24 @@ def evaluate_pipelines(
     settings: Settings,
     dims: int | None = None,
     funnel: FunnelSpec | None = None,
-    reranker: RerankerSpec | None = None,
+    rerankers: dict[str, AnySpec] | None = None,
     rerank_depth: int = 100,
     blends: tuple[float, ...] = (0.0,),
     max_queries: int | None = None,
+    only_qids: set[str] | None = None,
 ) -> list[dict[str, object]]:
     """Evaluate each pipeline name on ``data``'s ``split``; returns one summary per pipeline.
 
-    A name ending in ``+ce`` (``bm25+ce``) reranks that pipeline's top ``rerank_depth`` with ``reranker`` and
-    reports the first stage at that depth, then the reranked run at each ``blends`` weight (in-process only).
+    A name ending in ``+SUFFIX`` (``bm25+ce``, ``hybrid+listwise``, ``bm25+first``, ``bm25+pairwise``) reranks
+    that pipeline's top ``rerank_depth`` with ``rerankers[SUFFIX]`` and reports the first stage at that depth, then
+    the reranked run at each ``blends`` weight (in-process only).
     """
     dataset = BeirDataset.open(data)
     qrels = dataset.qrels(split)
     queries = dataset.queries(split)
+    if only_qids is not None:  # e.g. the train queries a model held out (its sieve_training.json's dev_qids)
+        queries = {q: t for q, t in queries.items() if q in only_qids}
+        qrels = {q: qrels[q] for q in queries if q in qrels}
     if max_queries is not None:  # a fixed subset (first ids in file order), for quick comparisons on slow machines
         queries = dict(list(queries.items())[:max_queries])
         qrels = {q: qrels[q] for q in queries if q in qrels}
@@ -74,13 +79,17 @@ def evaluate_pipelines(
         build_collection(BuildPlan(name=collection, source=data), settings.index_root)
     pipeline = load_pipeline(folder) if url is None else None
     summaries = []
+    memo: PairMemo = {}  # cross-encoder pair scores, shared by this run's +ce pipelines
     for name, spec in specs.items():
-        if split_name(name)[1]:
+        suffix = split_name(name)[1]
+        if suffix is not None:
+            reranker = (rerankers or {}).get(suffix)
             if reranker is None or pipeline is None:
-                raise ValueError(f"pipeline {name!r} needs a reranker (--reranker) and runs in-process only")
+                raise ValueError(f"pipeline {name!r} needs a {suffix} reranker (see --reranker, --llm) and runs "
+                                 "in-process only")
             summaries += evaluate_reranked(name=name, pipeline=pipeline, queries=queries, qrels=qrels,
                                            dataset=dataset.name, split=split, spec=spec, reranker=reranker,
-                                           depth=rerank_depth, blends=blends, out=out)
+                                           depth=rerank_depth, blends=blends, out=out, memo=memo)
             continue
         if pipeline is not None:
             result = asyncio.run(run_in_process(pipeline, queries, spec, k))

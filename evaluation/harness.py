@@ -61,7 +61,9 @@ async def run_over_http(
     url: str, collection: str, queries: dict[str, str], spec: PipelineSpec, k: int, concurrency: int = 4
 ) -> RunResult:
     """The same queries against a running server's ``POST /v1/search``."""
-    payload = spec.model_dump(mode="json")
+    payload = spec.model_dump(mode="json", exclude={"rerank_depth"})
+    if spec.rerank and spec.rerank_depth:  # the wire names it inside the rerank options
+        payload["rerank"] = {"depth": spec.rerank_depth}
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
 
         async def one(text: str) -> dict[str, float]:

@@ -100,11 +100,15 @@ class CorsSettings(_Group):
 
 
 class RerankSettings(_Group):
-    """Cross-encoders the rerank routes serve (``/v2/rerank``, ``/v1/rerank``, ``/rerank``; loaded on first use), and
-    the optional second stage of ``/v1/search``."""
+    """Rerankers the rerank routes serve (``/v2/rerank``, ``/v1/rerank``, ``/rerank``) and ``/v1/search`` may name
+    (loaded on first use), and the optional default second stage of ``/v1/search``."""
 
     models: tuple[str, ...] = Field(("models/sieve-ce-scifact",),
-                                    description="paths or HF ids; the first is the default")
+                                    description="cross-encoders (paths or HF ids); the first is the default")
+    backend: Literal["torch", "onnx"] = Field("torch", description="how `models` run: torch or ONNX Runtime")
+    quantize: Literal["none", "int8"] = Field("none", description="onnx backend: int8 dynamically quantised weights")
+    rankers: dict[str, RerankerSpec] = Field(default_factory=dict,
+                                             description="more served rerankers by name: {name: RerankerSpec}")
     max_documents: int = Field(1000, ge=1, description="documents per rerank request")
     max_length: int = Field(512, ge=16, le=8192, description="tokens per (query, document) pair; longer are cut")
     batch_size: int = Field(32, ge=1)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from indexers.errors import InvalidInput
+
 
 @dataclass(frozen=True)
 class Deadline:
@@ -17,6 +19,17 @@ class Deadline:
     @classmethod
     def after(cls, budget_ms: float) -> Deadline:
         return cls(time.monotonic() + budget_ms / 1000, budget_ms)
+
+    @classmethod
+    def for_request(cls, timeout_ms: float | None, default_ms: float, max_ms: float) -> Deadline:
+        """The budget a request asked for (``timeout_ms``), else the route's default.
+
+        Raises:
+            InvalidInput: ``timeout_ms`` is over the server's ``max_ms``.
+        """
+        if timeout_ms is not None and timeout_ms > max_ms:
+            raise InvalidInput(f"timeout_ms={timeout_ms:g} is over this server's limit of {max_ms:g}")
+        return cls.after(timeout_ms or default_ms)
 
     def remaining(self) -> float:
         """Seconds left (never negative)."""

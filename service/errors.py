@@ -19,6 +19,7 @@ from indexers.errors import (
     ModelUnavailable,
     NotFound,
     SieveError,
+    UpstreamError,
 )
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ STATUS: dict[type[SieveError], int] = {
     IndexUnavailable: 503,
     ModelUnavailable: 503,
     MissingExtra: 501,
+    UpstreamError: 502,
 }
 
 

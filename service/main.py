@@ -12,7 +12,6 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from rankers.base import Reranker
-from rankers.registry import build_reranker
 from service.api import api_router
 from service.auth import AccessControl
 from service.cache import build_cache
@@ -33,7 +32,7 @@ def create_app(settings: Settings | None = None, *, reranker: Reranker | None = 
 
     Args:
         settings: everything configurable (default: read from the environment / YAML file).
-        reranker: an optional second stage for every collection (real cross-encoders plug in here).
+        reranker: a second stage for every collection (default: ``settings.rerank.search``, if set).
         span_exporter: an OpenTelemetry span exporter to use instead of the configured one (tests).
     """
     settings = settings or Settings()
@@ -43,14 +42,11 @@ def create_app(settings: Settings | None = None, *, reranker: Reranker | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cache = build_cache(settings.cache, metrics)
-        second_stage = reranker
-        if second_stage is None and settings.rerank.search is not None:  # SIEVE_RERANK__SEARCH__MODEL=...
-            second_stage = build_reranker(settings.rerank.search)
         registry = Registry(
             settings.index_root, workers=settings.workers, use_gpu=settings.use_gpu, batching=settings.batching,
             vector_cache=cache if settings.cache.vectors else None,
-            result_cache=cache if settings.cache.results else None, reranker=second_stage, metrics=metrics,
-            model_dtype=settings.model_dtype,
+            result_cache=cache if settings.cache.results else None, reranker=reranker, metrics=metrics,
+            model_dtype=settings.model_dtype, rerank=settings.rerank,
         )
         app.state.registry = registry
         app.state.cache = cache

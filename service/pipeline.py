@@ -38,6 +38,7 @@ class PipelineResult:
     counts: dict[str, int]
     spec: PipelineSpec
     degraded: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     cached: bool = False
     marks: tuple[tuple[str, float, float], ...] = ()  # (stage, start, end) on perf_counter, for tracing
 
@@ -156,43 +157,57 @@ class Pipeline:
         trace.since("hydrate", start)
         return [replace(h, title=docs[h.id].title, text=docs[h.id].text) if h.id in docs else h for h in hits]
 
-    async def rerank(self, query: str, hits: list[Hit], k: int, trace: Trace, deadline: Deadline) -> list[Hit]:
-        """The reranker's top ``k``; on overrun or failure, the first stage's top ``k`` (``degraded: rerank``)."""
-        assert self.reranker is not None
+    async def rerank(self, query: str, hits: list[Hit], k: int, trace: Trace, deadline: Deadline,
+                     reranker: Reranker) -> list[Hit]:
+        """The reranker's top ``k``; on overrun or failure, the first stage's top ``k`` (``degraded: rerank``).
+        What the reranker counted goes into ``trace.counts`` as ``rerank.<name>``, its warnings into
+        ``trace.warnings``."""
         if deadline.remaining() < MIN_STAGE_S:
             trace.degrade("rerank", "deadline")
             return hits[:k]
         start = time.perf_counter()
         try:
             async with asyncio.timeout(_seconds(deadline)):
-                return (await self.reranker.arerank(query, hits, top_k=k))[:k]
+                report = await reranker.arerank_with_report(query, hits, top_k=k)
+            trace.counts.update({f"rerank.{name}": n for name, n in report.counts.items()})
+            trace.warnings.extend(report.warnings)
+            return report.hits[:k]
         except TimeoutError:
-            log.warning("rerank (%s) overran the %g ms budget; answering in first-stage order",
-                        self.reranker.name, deadline.budget_ms)
+            log.warning("rerank (%s) overran the %g ms budget; answering in first-stage order", reranker.name,
+                        deadline.budget_ms)
             trace.degrade("rerank", "deadline")
+        except CALLER_ERRORS:
+            raise
         except Exception:  # a broken reranker costs the second stage, never the request or the process
-            log.exception("rerank (%s) failed; answering in first-stage order", self.reranker.name)
+            log.exception("rerank (%s) failed; answering in first-stage order", reranker.name)
             trace.degrade("rerank", "error")
         finally:
             trace.since("rerank", start)
         return hits[:k]
 
     async def run(self, query: str, *, k: int, spec: PipelineSpec, include_text: bool = True,
-                  deadline: Deadline = NO_DEADLINE) -> PipelineResult:
+                  deadline: Deadline = NO_DEADLINE, reranker: Reranker | None = None) -> PipelineResult:
         """The whole route for one query; ``timings_ms`` has one entry per stage plus ``total``, ``counts`` what
-        stages counted (``dense.rescored``), ``degraded`` the stages skipped or cut short."""
+        stages counted (``dense.rescored``, ``rerank.truncated``), ``degraded`` the stages skipped or cut short.
+
+        Args:
+            reranker: the second stage for this request (default: the pipeline's own); it rescores the first stage's
+                top ``spec.rerank_depth`` (default ``spec.depth``) when ``spec.rerank`` is on.
+        """
         start = time.perf_counter()
         trace = Trace()
-        reranking = self.reranker is not None and spec.rerank
-        key = self._result_key(query, k, spec, include_text, reranking)
+        second = reranker or self.reranker
+        second = second if spec.rerank else None
+        key = self._result_key(query, k, spec, include_text, second)
         if key is not None and (blob := await self._lookup(key, trace)) is not None:
             hits, counts = unpack_hits(blob)
             trace.since("total", start)
             self._metrics.observe_stages(trace.timings)
             return PipelineResult(hits, trace.timings, counts, spec, cached=True, marks=tuple(trace.marks))
-        hits = await self.retrieve(query, max(k, spec.depth) if reranking else k, spec, trace, deadline)
-        if reranking:
-            hits = await self.rerank(query, await self.hydrate(hits, trace), k, trace, deadline)
+        depth = spec.rerank_depth or spec.depth
+        hits = await self.retrieve(query, max(k, depth) if second else k, spec, trace, deadline)
+        if second is not None:
+            hits = await self.rerank(query, await self.hydrate(hits, trace), k, trace, deadline, second)
             hits = hits if include_text else [replace(h, title="", text="") for h in hits]
         elif include_text:
             hits = await self.hydrate(hits, trace)
@@ -203,14 +218,14 @@ class Pipeline:
         if key is not None and not trace.degraded and self._cache is not None:
             await self._cache.set(key, pack_hits(hits, trace.counts))  # a degraded answer is never cached
         return PipelineResult(hits, trace.timings, trace.counts, spec, degraded=sorted(trace.degraded),
-                              marks=tuple(trace.marks))
+                              warnings=trace.warnings, marks=tuple(trace.marks))
 
-    def _result_key(self, query: str, k: int, spec: PipelineSpec, include_text: bool, reranking: bool) -> str | None:
+    def _result_key(self, query: str, k: int, spec: PipelineSpec, include_text: bool,
+                    reranker: Reranker | None) -> str | None:
         if self._cache is None:
             return None
-        reranker = self.reranker.name if reranking and self.reranker is not None else None
         return cache_key("result", self.collection.name, self.collection.version, spec.model_dump(mode="json"),
-                         k, include_text, reranker, query)
+                         k, include_text, reranker.name if reranker is not None else None, query)
 
     async def _lookup(self, key: str, trace: Trace) -> bytes | None:
         assert self._cache is not None

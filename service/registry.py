@@ -10,10 +10,11 @@ from indexers.collection import Collection, list_collections, open_collection
 from indexers.errors import NotFound, SieveError
 from rankers.base import Reranker
 from service.cache import Cache
-from service.config import BatchingSettings
+from service.config import BatchingSettings, RerankSettings
 from service.encoders import AsyncEncoders, EncoderCache
 from service.metrics import Metrics
 from service.pipeline import Pipeline
+from service.rerankers import ServedRerankers
 from service.specs import PipelineSpec
 
 log = logging.getLogger(__name__)
@@ -25,13 +26,16 @@ class Registry:
     Args:
         batching: micro-batching of encoder calls (default: off, one model call per query).
         vector_cache: where query vectors are cached; result_cache: where whole search results are.
-        reranker: the optional second stage every pipeline runs (``spec.rerank`` turns it off per request).
+        reranker: the default second stage every pipeline runs (``spec.rerank`` turns it off per request);
+            default: ``rerank.search`` when set.
+        rerank: the rerankers served by name (rerank routes, ``/v1/search``'s ``rerank.model``).
     """
 
     def __init__(self, index_root: Path, *, workers: int = 4, use_gpu: bool = False,
                  batching: BatchingSettings | None = None, vector_cache: Cache | None = None,
                  result_cache: Cache | None = None, reranker: Reranker | None = None,
-                 metrics: Metrics | None = None, model_dtype: str = "float32") -> None:
+                 metrics: Metrics | None = None, model_dtype: str = "float32",
+                 rerank: RerankSettings | None = None) -> None:
         self.index_root = index_root
         self.use_gpu = use_gpu
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sieve-work")
@@ -39,6 +43,10 @@ class Registry:
         self.metrics = metrics or Metrics()
         self.async_encoders = AsyncEncoders(self.encoders, self.executor, batching=batching, cache=vector_cache,
                                             metrics=self.metrics, dtype=model_dtype)
+        self.rerankers = ServedRerankers(rerank or RerankSettings(), self.executor, batching=batching,
+                                         metrics=self.metrics)
+        if reranker is None and rerank is not None and rerank.search is not None:  # SIEVE_RERANK__SEARCH
+            reranker = self.rerankers.get(rerank.search)
         self.reranker = reranker
         self.result_cache = result_cache
         self.pipelines: dict[str, Pipeline] = {}
@@ -71,6 +79,7 @@ class Registry:
     async def aclose(self) -> None:
         """Stop the batchers' worker tasks, then the executor."""
         await self.async_encoders.close()
+        await self.rerankers.close()
         self.close()
 
     def reload(self, name: str) -> None:

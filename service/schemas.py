@@ -13,6 +13,21 @@ from service.specs import FunnelOptions, RetrieverKind
 QueryText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
 
 
+class RerankOptions(BaseModel):
+    """``/v1/search``'s second stage for this request; fields left out keep the served reranker's own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(None, description="a served reranker (GET /v1/rerankers) [the server's search "
+                                                "reranker, else the first served]")
+    depth: int | None = Field(None, ge=1, le=1000, description="first-stage candidates handed to the reranker "
+                                                               "[the pipeline's depth]")
+    top_n: int | None = Field(None, ge=1, le=1000, description="rescore only the first n of them; the rest "
+                                                               "follow in first-stage order [all]")
+    blend: float | None = Field(None, ge=0.0, le=1.0, description="first-stage weight in (1-w) norm(reranker) + "
+                                                                  "w norm(first stage)")
+
+
 class SearchRequest(BaseModel):
     """``POST /v1/search``. Pipeline fields left out take the server's default pipeline."""
 
@@ -31,7 +46,9 @@ class SearchRequest(BaseModel):
     dimensions: int | None = Field(None, ge=8, le=8192, description="Matryoshka: search at this prefix dimension")
     funnel: FunnelOptions | None = Field(None, description="Matryoshka: shortlist low-dim, rescore at full dim")
     include_text: bool = True
-    rerank: bool | None = Field(None, description="apply the server's reranker, if it has one [true]")
+    rerank: bool | RerankOptions | None = Field(
+        None, description="false: first stage only; true: the server's search reranker, if it has one [true]; "
+                          "an object: rerank with the named reranker and options")
     timeout_ms: int | None = Field(None, ge=1, le=600_000,
                                    description="this request's time budget; stages that would overrun it are "
                                                "skipped or cut short and listed in `degraded` [server default]")
@@ -53,6 +70,7 @@ class SearchResponse(BaseModel):
     timings_ms: dict[str, float]
     counts: dict[str, int] = {}
     degraded: list[str] = Field([], description="stages skipped or cut short (deadline or a failing backend)")
+    warnings: list[str] = Field([], description="what a stage wants you to know (e.g. passages truncated)")
     cached: bool = Field(False, description="answered from the result cache")
 
 

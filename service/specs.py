@@ -37,7 +37,8 @@ class PipelineSpec(BaseModel):
     ef_search: int | None = Field(None, ge=1, le=4096)
     dimensions: int | None = Field(None, ge=8)  # Matryoshka: search at this prefix dimension
     funnel: FunnelOptions | None = None  # Matryoshka: shortlist at low dims, rescore at full
-    rerank: bool = True  # apply the server's reranker, when one is configured, to the top ``depth`` candidates
+    rerank: bool = True  # apply the second stage, when there is one, to the top ``rerank_depth`` candidates
+    rerank_depth: int | None = Field(None, ge=1, le=1000)  # first-stage candidates the reranker sees [depth]
 
     def override(self, **changes: object) -> PipelineSpec:
         """A copy with the non-None ``changes`` applied (validated)."""

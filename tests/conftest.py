@@ -118,8 +118,9 @@ def live_server(settings: Settings) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def tiny_ce(index_root: Path, scifact_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real cross-encoder trained in-session from the packaged all-MiniLM-L6-v2 with the real recipe, shrunk
-    (12 lists from the slice's BM25 + dense indexes, 64 tokens, 1 epoch) so it takes seconds."""
+    """A real cross-encoder (a sequence-classification head, zero-initialised) trained in-session from the packaged
+    all-MiniLM-L6-v2, shrunk (12 lists from the slice's BM25 + dense indexes, 64 tokens, 1 epoch) so it takes
+    seconds."""
     from indexers.collection import open_collection
     from indexers.corpus import BeirDataset
     from indexers.training.cross_encoder import CrossEncoderTrainSpec, train_cross_encoder
@@ -129,10 +130,53 @@ def tiny_ce(index_root: Path, scifact_slice: Path, tmp_path_factory: pytest.Temp
     collection = open_collection(index_root / "sf")
     lists = mine_rank_lists(dataset, "test", collection, MiningSpec(depth=10, negatives=3))[:12]
     spec = CrossEncoderTrainSpec(epochs=1, max_length=64, dev_queries=2, dev_depth=5, queries_per_batch=2,
-                                 learning_rate=1e-4)
+                                 learning_rate=1e-4, head="zero")
     out = tmp_path_factory.mktemp("ce") / "tiny-ce"
     train_cross_encoder(lists, spec, out, dev_rankings=first_stage_texts(dataset, "test", collection, 5))
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_sim(index_root: Path, scifact_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real similarity cross-encoder (the default recipe: segment-pooled cosine + [CLS] read-out) trained
+    in-session on the slice's judged queries plus title weak supervision, shrunk to seconds."""
+    from indexers.collection import open_collection
+    from indexers.corpus import BeirDataset
+    from indexers.training.cross_encoder import CrossEncoderTrainSpec, train_cross_encoder
+    from indexers.training.rank_lists import MiningSpec, first_stage_texts, mine_lists, mine_rank_lists
+    from indexers.training.weak import weak_queries
+
+    dataset = BeirDataset.open(scifact_slice)
+    collection = open_collection(index_root / "sf")
+    mining = MiningSpec(depth=10, negatives=3)
+    lists = mine_rank_lists(dataset, "test", collection, mining)[:10]
+    weak = mine_lists(weak_queries(collection, "title", 6), collection, mining)
+    spec = CrossEncoderTrainSpec(epochs=1, max_length=64, dev_queries=3, dev_depth=5, queries_per_batch=3,
+                                 learning_rate=3e-5, head_learning_rate=1e-3, freeze_layers=2)
+    out = tmp_path_factory.mktemp("ce") / "tiny-sim"
+    train_cross_encoder(lists, spec, out, dev_rankings=first_stage_texts(dataset, "test", collection, 5),
+                        weak_lists=weak)
+    return out
+
+
+@pytest.fixture(scope="session")
+def smollm2():  # type: ignore[no-untyped-def]
+    """The packaged SmolLM2-135M-Instruct (GGUF, de-quantised) through transformers, loaded once per session."""
+    from rankers.llm.loader import load_llm
+    from rankers.specs import LLMSpec
+
+    return load_llm(LLMSpec())
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[str]:
+    """llama.cpp's OpenAI-compatible server on loopback, serving the same SmolLM2 GGUF as ``smollm2``."""
+    from indexers.model_resolver import resolve_model
+    from rankers.specs import DEFAULT_LLM
+    from tests.servers import llama_cpp_server
+
+    with llama_cpp_server(str(resolve_model(DEFAULT_LLM).path)) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Annotated, Literal
 
@@ -13,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from indexers.encoders import EncoderSpec
 from indexers.encoders.base import l2_normalize
 from indexers.errors import InvalidInput, NotFound
+from service.deadlines import Deadline
 from service.deps import RegistryDep, SettingsDep
+from service.errors import DeadlineExceeded
 from service.retrieval import run_blocking
 
 router = APIRouter(prefix="/v1", tags=["embeddings"])
@@ -28,6 +31,8 @@ class EmbeddingsRequest(BaseModel):
     model: str
     dimensions: int | None = Field(None, ge=1)
     encoding_format: Literal["float", "base64"] = "float"
+    timeout_ms: int | None = Field(None, ge=1, le=600_000, description="Sieve extension: this request's time "
+                                   "budget in ms [SIEVE_MAX_DEADLINE_MS]; past it the answer is a 504")
 
 
 class EmbeddingData(BaseModel):
@@ -63,7 +68,14 @@ async def embeddings(body: EmbeddingsRequest, registry: RegistryDep, settings: S
     dims = body.dimensions or encoder.dim
     if dims > encoder.dim:
         raise InvalidInput(f"dimensions={dims}: model {body.model!r} supports 1..{encoder.dim}")
-    vectors = await batched.encode_docs(texts)  # grouped with other requests' texts by the micro-batcher
+    # A whole batch of long texts can take seconds on a CPU: the budget defaults to the largest a request may ask for.
+    deadline = Deadline.for_request(body.timeout_ms, settings.max_deadline_ms, settings.max_deadline_ms)
+    try:
+        async with asyncio.timeout(deadline.remaining()):
+            vectors = await batched.encode_docs(texts)  # grouped with other requests' texts by the micro-batcher
+    except TimeoutError:
+        raise DeadlineExceeded(f"{len(texts)} inputs were not embedded within the {deadline.budget_ms:g} ms "
+                               "budget; send fewer or shorter inputs, or a larger timeout_ms") from None
     tokens = await run_blocking(registry.executor, lambda: encoder.count_tokens(texts))
     vectors = l2_normalize(np.ascontiguousarray(vectors[:, :dims])) if dims < encoder.dim else vectors
     data = [

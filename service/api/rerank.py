@@ -1,26 +1,28 @@
 """Rerank routes in the three shapes clients already speak: Cohere v2 ``POST /v2/rerank``, Jina ``POST /v1/rerank``
-and Hugging Face TEI ``POST /rerank``. All three score with the same cross-encoders (``settings.rerank.models``)."""
+and Hugging Face TEI ``POST /rerank``, plus ``GET /v1/rerankers``. All score through the served rerankers
+(``service/rerankers.py``: cross-encoders micro-batched, LLM listwise / pairwise rerankers on worker threads)."""
 
 from __future__ import annotations
 
-import math
+import asyncio
 import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from indexers.errors import InvalidInput, NotFound
-from rankers.cross_encoder import CrossEncoderReranker, PairScores
-from rankers.registry import build_reranker
-from rankers.specs import RerankerSpec
+from indexers.errors import InvalidInput
 from service.config import Settings
+from service.deadlines import Deadline
 from service.deps import RegistryDep, SettingsDep
-from service.retrieval import run_blocking
+from service.errors import DeadlineExceeded
+from service.rerankers import DocumentScores, score_documents
 
 router = APIRouter(tags=["rerank"])
 
 Query = Annotated[str, StringConstraints(min_length=1, max_length=32_768)]
+TIMEOUT = Field(None, ge=1, le=600_000, description="Sieve extension: this request's time budget in ms "
+                                                    "[SIEVE_DEADLINE_MS]; past it the answer is a 504")
 
 
 class _Body(BaseModel):
@@ -32,11 +34,12 @@ class TextDoc(BaseModel):
 
 
 class CohereRequest(_Body):
-    model: str | None = Field(None, description="one of settings.rerank.models [the first]")
+    model: str | None = Field(None, description="a served reranker (GET /v1/rerankers) [the first]")
     query: Query
     documents: list[str | TextDoc]
     top_n: int | None = Field(None, ge=1)
     return_documents: bool = False
+    timeout_ms: int | None = TIMEOUT
 
 
 class JinaRequest(CohereRequest):
@@ -49,10 +52,7 @@ class TeiRequest(_Body):
     raw_scores: bool = False
     return_text: bool = False
     truncate: bool = True
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+    timeout_ms: int | None = TIMEOUT
 
 
 def _texts(documents: list[str | TextDoc], settings: Settings, field: str) -> list[str]:
@@ -66,72 +66,59 @@ def _texts(documents: list[str | TextDoc], settings: Settings, field: str) -> li
     return texts
 
 
-def reranker_for(model: str | None, settings: Settings, *, truncate: bool = True) -> CrossEncoderReranker:
-    """The served reranker named ``model`` (the first served one when ``None``).
+async def _score(registry: RegistryDep, settings: Settings, model: str | None, query: str, texts: list[str],
+                 timeout_ms: int | None, *, truncate: bool = True) -> DocumentScores:
+    """Score ``texts`` with the served reranker ``model`` within the request's budget.
 
     Raises:
-        NotFound: the model is not served (names those that are).
-        ModelUnavailable: a served model's files cannot be found.
+        NotFound: ``model`` is not served. DeadlineExceeded: no answer within the budget (the work is abandoned).
     """
-    served = {m.lower(): m for m in settings.rerank.models}
-    if not served:
-        raise NotFound("this server serves no rerank models; set SIEVE_RERANK__MODELS")
-    name = settings.rerank.models[0] if model is None else served.get(model.lower())
-    if name is None:
-        raise NotFound(f"unknown rerank model {model!r}; this server serves {list(settings.rerank.models)}")
-    spec = RerankerSpec(model=name, max_length=settings.rerank.max_length, batch_size=settings.rerank.batch_size,
-                        truncation="truncate" if truncate else "error")
-    return build_reranker(spec)  # type: ignore[return-value]
+    deadline = Deadline.for_request(timeout_ms, settings.deadline_ms, settings.max_deadline_ms)
+    reranker = registry.rerankers.get(registry.rerankers.spec(model, truncate=truncate))
+    try:
+        async with asyncio.timeout(deadline.remaining()):
+            return await score_documents(reranker, query, texts)
+    except TimeoutError:
+        raise DeadlineExceeded(f"{reranker.name} did not score {len(texts)} documents within the "
+                               f"{deadline.budget_ms:g} ms budget; send fewer documents or a larger timeout_ms"
+                               ) from None
 
 
-async def _score(registry: Any, reranker: CrossEncoderReranker, query: str, texts: list[str]) -> PairScores:
-    return await run_blocking(registry.executor, lambda: reranker.score(query, texts))
-
-
-def _ranked(scores: PairScores, top_n: int | None) -> list[int]:
-    order = sorted(range(len(scores.scores)), key=lambda i: (-float(scores.scores[i]), i))
+def _ranked(scores: DocumentScores, top_n: int | None) -> list[int]:
+    order = sorted(range(len(scores.relevance)), key=lambda i: (-scores.relevance[i], i))
     return order[:top_n] if top_n else order
 
 
-def _warnings(scores: PairScores, max_length: int) -> list[str]:
-    if not scores.truncated:
-        return []
-    return [f"{len(scores.truncated)} of {len(scores.scores)} documents were truncated to fit {max_length} tokens "
-            f"with the query (indexes {list(scores.truncated[:20])}); their tails were not scored"]
-
-
-async def _index_scores(
-    body: CohereRequest | JinaRequest, registry: RegistryDep, settings: SettingsDep
-) -> tuple[Any, PairScores, list[dict[str, Any]]]:
+async def _index_scores(body: CohereRequest, registry: RegistryDep, settings: SettingsDep
+                        ) -> tuple[DocumentScores, list[dict[str, Any]]]:
     """The shared Cohere / Jina core: score every document, rank, ``[{index, relevance_score[, document]}]``."""
     texts = _texts(body.documents, settings, "documents")
-    reranker = reranker_for(body.model, settings)
-    scores = await _score(registry, reranker, body.query, texts)
-    results = [{"index": i, "relevance_score": _sigmoid(float(scores.scores[i]))}
+    scores = await _score(registry, settings, body.model, body.query, texts, body.timeout_ms)
+    results = [{"index": i, "relevance_score": scores.relevance[i]}
                | ({"document": {"text": texts[i]}} if body.return_documents else {})
                for i in _ranked(scores, body.top_n)]
-    return reranker, scores, results
+    return scores, results
 
 
 @router.post("/v2/rerank")
 async def cohere_rerank(body: CohereRequest, registry: RegistryDep, settings: SettingsDep) -> dict[str, Any]:
     """Cohere v2: ``{model, query, documents, top_n}`` -> ``{id, results: [{index, relevance_score}], meta}``."""
-    reranker, scores, results = await _index_scores(body, registry, settings)
+    scores, results = await _index_scores(body, registry, settings)
     meta: dict[str, Any] = {"api_version": {"version": "2"}, "billed_units": {"search_units": 1},
                             "tokens": {"input_tokens": scores.tokens, "output_tokens": 0}}
-    if warnings := _warnings(scores, reranker.spec.max_length):
-        meta["warnings"] = warnings
+    if scores.warnings:
+        meta["warnings"] = list(scores.warnings)
     return {"id": str(uuid.uuid4()), "results": results, "meta": meta}
 
 
 @router.post("/v1/rerank")
 async def jina_rerank(body: JinaRequest, registry: RegistryDep, settings: SettingsDep) -> dict[str, Any]:
     """Jina: ``{model, query, documents, top_n, return_documents}`` -> ``{model, usage, results}``."""
-    reranker, scores, results = await _index_scores(body, registry, settings)
-    out: dict[str, Any] = {"model": body.model or settings.rerank.models[0], "results": results,
+    scores, results = await _index_scores(body, registry, settings)
+    out: dict[str, Any] = {"model": body.model or registry.rerankers.names[0], "results": results,
                            "usage": {"total_tokens": scores.tokens, "prompt_tokens": scores.tokens}}
-    if warnings := _warnings(scores, reranker.spec.max_length):
-        out["warnings"] = warnings
+    if scores.warnings:
+        out["warnings"] = list(scores.warnings)
     return out
 
 
@@ -146,9 +133,16 @@ async def tei_rerank(body: TeiRequest, registry: RegistryDep, settings: Settings
     """TEI: ``{query, texts, raw_scores, return_text, truncate}`` -> ``[{index, score, text?}]`` best first.
     ``truncate: false`` refuses texts that do not fit instead of cutting them (as TEI does)."""
     texts = _texts(list(body.texts), settings, "texts")
-    reranker = reranker_for(None, settings, truncate=body.truncate)
-    scores = await _score(registry, reranker, body.query, texts)
-    score: Literal["raw", "sigmoid"] = "raw" if body.raw_scores else "sigmoid"
-    return [TeiRank(index=i, score=float(scores.scores[i]) if score == "raw" else _sigmoid(float(scores.scores[i])),
-                    text=texts[i] if body.return_text else None)
+    scores = await _score(registry, settings, None, body.query, texts, body.timeout_ms, truncate=body.truncate)
+    kind: Literal["raw", "relevance"] = "raw" if body.raw_scores else "relevance"
+    values = scores.raw if kind == "raw" else scores.relevance
+    return [TeiRank(index=i, score=values[i], text=texts[i] if body.return_text else None)
             for i in _ranked(scores, None)]
+
+
+@router.get("/v1/rerankers")
+async def list_rerankers(registry: RegistryDep) -> dict[str, Any]:
+    """Every served reranker name with its spec (the first is the default of the rerank routes)."""
+    served = registry.rerankers
+    return {"rerankers": [{"name": name, "spec": served.spec(name).model_dump(mode="json")} for name in served.names],
+            "search": served.settings.search.model_dump(mode="json") if served.settings.search else None}

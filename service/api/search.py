@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from indexers.errors import InvalidInput
 from service.deadlines import Deadline
 from service.deps import RegistryDep, SettingsDep
-from service.schemas import HitOut, SearchRequest, SearchResponse
+from service.schemas import HitOut, RerankOptions, SearchRequest, SearchResponse
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -19,16 +19,20 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
         raise InvalidInput(f"k={body.k} is over this server's limit of {settings.max_k}")
     if len(body.query) > settings.max_query_chars:
         raise InvalidInput(f"query is {len(body.query)} characters; the limit is {settings.max_query_chars}")
-    if body.timeout_ms is not None and body.timeout_ms > settings.max_deadline_ms:
-        raise InvalidInput(f"timeout_ms={body.timeout_ms} is over this server's limit of {settings.max_deadline_ms:g}")
-    deadline = Deadline.after(body.timeout_ms or settings.deadline_ms)
+    deadline = Deadline.for_request(body.timeout_ms, settings.deadline_ms, settings.max_deadline_ms)
     pipeline = registry.pipeline(body.collection)
+    options = body.rerank if isinstance(body.rerank, RerankOptions) else None
+    reranker = None
+    if options is not None:
+        reranker = registry.rerankers.for_request(options.model, top_n=options.top_n, blend=options.blend)
     spec = settings.pipeline.override(
         retriever=body.retriever, sparse_index=body.sparse_index, dense_index=body.dense_index,
         depth=body.depth, fusion=body.fusion, bm25=body.bm25, ef_search=body.ef_search,
-        dimensions=body.dimensions, funnel=body.funnel, rerank=body.rerank,
+        dimensions=body.dimensions, funnel=body.funnel, rerank=True if options else body.rerank,
+        rerank_depth=options.depth if options else None,
     )
-    result = await pipeline.run(body.query, k=body.k, spec=spec, include_text=body.include_text, deadline=deadline)
+    result = await pipeline.run(body.query, k=body.k, spec=spec, include_text=body.include_text, deadline=deadline,
+                                reranker=reranker)
     tracing = request.app.state.tracing
     if tracing is not None:
         tracing.stage_spans([m for m in result.marks if m[0] != "total"])
@@ -41,5 +45,6 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
         timings_ms=result.timings_ms,
         counts=result.counts,
         degraded=result.degraded,
+        warnings=result.warnings,
         cached=result.cached,
     )

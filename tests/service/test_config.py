@@ -107,3 +107,22 @@ def test_readme_documents_every_setting() -> None:
     text = README.read_text()
     missing = [v for v in _variables(Settings, "SIEVE_") if not _documented(v, text)]
     assert not missing, f"README's Settings table lacks {missing}"
+
+
+def test_reranker_specs_from_the_environment(clean_env: pytest.MonkeyPatch) -> None:
+    """Any reranker kind can be served or set as the search default; a spec without ``kind`` is a cross-encoder."""
+    from rankers.specs import CrossEncoderSpec, ListwiseSpec, PairwiseSpec
+
+    clean_env.setenv("SIEVE_RERANK__SEARCH", '{"kind": "listwise", "window": 10, "llm": {"backend": "openai", '
+                                             '"base_url": "http://127.0.0.1:8080/v1", "model": "m"}}')
+    clean_env.setenv("SIEVE_RERANK__RANKERS", '{"ce": {"model": "models/x", "backend": "onnx", "quantize": "int8"}, '
+                                              '"pw": {"kind": "pairwise", "strategy": "allpairs"}}')
+    settings = Settings()
+    assert isinstance(settings.rerank.search, ListwiseSpec) and settings.rerank.search.window == 10
+    assert settings.rerank.search.llm.base_url == "http://127.0.0.1:8080/v1"
+    ce, pw = settings.rerank.rankers["ce"], settings.rerank.rankers["pw"]
+    assert isinstance(ce, CrossEncoderSpec) and ce.quantize == "int8"
+    assert isinstance(pw, PairwiseSpec) and pw.strategy == "allpairs"
+    clean_env.setenv("SIEVE_RERANK__SEARCH", '{"kind": "pointwise-llm"}')
+    with pytest.raises(ValidationError, match="'cross-encoder', 'listwise', 'pairwise'"):
+        Settings()

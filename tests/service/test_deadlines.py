@@ -1,9 +1,9 @@
 """Time budgets and graceful degradation: a hanging reranker, a failing one, a broken or slow retriever.
 
-The real cross-encoders come with another issue, so the rerankers here are stand-ins plugged into the real
-pipeline's rerank hook through the ``Reranker`` contract: one deliberately hangs (a blocked backend), one raises,
-one reverses the order (to show the hook applies a reranker's answer). Likewise the broken/slow retrievers stand in
-for a dead index or model server, which cannot be produced on demand with the real ones.
+The rerankers here are stand-ins plugged into the real pipeline's rerank hook through the ``Reranker`` contract, for
+behaviours a real model cannot produce on demand: one blocks until released, one raises, one reverses the order (to
+show the hook applies a reranker's answer). A real LLM reranker whose endpoint hangs is in
+``test_rerank_serving.py``. Likewise the broken/slow retrievers stand in for a dead index or model server.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from fastapi import FastAPI
 
 from indexers.collection import open_collection
 from indexers.types import Hit
-from rankers.base import Reranker
+from rankers.base import Reranker, RerankReport
 from service.config import Settings
 from service.deadlines import Deadline
 from service.encoders import EncoderCache
@@ -44,14 +44,14 @@ class StandInReranker(Reranker):
     def __init__(self) -> None:
         self.release = threading.Event()
 
-    def rerank(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None) -> list[Hit]:
+    def rerank_with_report(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None) -> RerankReport:
         if query.startswith("hang:"):
             self.release.wait(60)
         if query.startswith("fail:"):
             raise RuntimeError("cross-encoder server returned garbage")
         assert all(h.text for h in hits), "the rerank stage must see document texts"
         out = [h.with_score(float(i), "rerank") for i, h in enumerate(hits)][::-1]
-        return out[:top_k]
+        return RerankReport(out[:top_k])
 
 
 class BrokenRetriever:

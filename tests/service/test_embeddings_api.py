@@ -72,3 +72,13 @@ async def test_bad_embedding_requests(client: httpx.AsyncClient, body: dict, mes
     resp = await client.post("/v1/embeddings", json=body)
     assert resp.status_code == 422, resp.text
     assert message in resp.json()["error"]["message"]
+
+
+async def test_a_request_over_its_budget_is_a_504_and_over_the_limit_a_422(client: httpx.AsyncClient) -> None:
+    texts = [f"{TEXTS[0]} number {i} " * 20 for i in range(64)]
+    late = await client.post("/v1/embeddings", json={"model": MODEL, "input": texts, "timeout_ms": 1})
+    assert late.status_code == 504 and "not embedded within the 1 ms budget" in late.json()["error"]["message"]
+    over = await client.post("/v1/embeddings", json={"model": MODEL, "input": TEXTS, "timeout_ms": 600_000})
+    assert over.status_code == 422 and "over this server's limit" in over.json()["error"]["message"]
+    ok = await client.post("/v1/embeddings", json={"model": MODEL, "input": TEXTS, "timeout_ms": 30_000})
+    assert ok.status_code == 200

@@ -9,7 +9,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from rankers.registry import build_reranker
-from rankers.specs import RerankerSpec
+from rankers.specs import CrossEncoderSpec
 from service.config import Settings
 from service.main import create_app
 
@@ -21,7 +21,7 @@ DOCS = ["Low serum vitamin D is associated with higher cancer incidence in a coh
 
 def _expected(tiny_ce: Path) -> list[int]:
     """The order the same model gives in-process (raw scores, best first)."""
-    scores = build_reranker(RerankerSpec(model=str(tiny_ce), max_length=128)).score(QUERY, DOCS).scores  # type: ignore[attr-defined]
+    scores = build_reranker(CrossEncoderSpec(model=str(tiny_ce), max_length=128)).score(QUERY, DOCS).scores  # type: ignore[attr-defined]
     return sorted(range(len(DOCS)), key=lambda i: -float(scores[i]))
 
 
@@ -98,7 +98,7 @@ async def test_no_model_served_is_a_404_naming_the_setting(client: httpx.AsyncCl
 
 async def test_search_reranks_with_the_configured_second_stage(rerank_settings: Settings, tiny_ce: Path) -> None:
     """``SIEVE_RERANK__SEARCH__MODEL``: /v1/search reranks its top ``depth`` with the configured cross-encoder."""
-    rerank = rerank_settings.rerank.model_copy(update={"search": RerankerSpec(model=str(tiny_ce), max_length=64)})
+    rerank = rerank_settings.rerank.model_copy(update={"search": CrossEncoderSpec(model=str(tiny_ce), max_length=64)})
     app = create_app(rerank_settings.model_copy(update={"rerank": rerank}))
     body = {"collection": "sf", "query": QUERY, "k": 3, "retriever": "sparse", "depth": 8, "timeout_ms": 60_000}
     async with LifespanManager(app) as manager, httpx.AsyncClient(

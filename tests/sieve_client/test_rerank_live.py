@@ -12,7 +12,7 @@ from langchain_core.documents import Document
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rankers.registry import build_reranker
-from rankers.specs import RerankerSpec
+from rankers.specs import CrossEncoderSpec
 from sieve_client import AsyncSieveClient, SieveAPIError, SieveClient
 from sieve_client.integrations.langchain import SieveRerank as LangChainRerank
 from sieve_client.integrations.llamaindex import SieveRerank as LlamaIndexRerank
@@ -26,7 +26,7 @@ DOCS = ["Low serum vitamin D is associated with higher cancer incidence in a coh
 
 @pytest.fixture(scope="module")
 def expected(tiny_ce: Path) -> list[int]:
-    scores = build_reranker(RerankerSpec(model=str(tiny_ce), max_length=128)).score(QUERY, DOCS).scores  # type: ignore[attr-defined]
+    scores = build_reranker(CrossEncoderSpec(model=str(tiny_ce), max_length=128)).score(QUERY, DOCS).scores  # type: ignore[attr-defined]
     return sorted(range(len(DOCS)), key=lambda i: -float(scores[i]))
 
 

@@ -1,0 +1,46 @@
+"""What every command group shares: logging set-up, settings with a CLI override, option types, spec parsers."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from service.config import Settings
+
+IndexRoot = Annotated[Path | None, typer.Option(help="where collections live [env SIEVE_INDEX_ROOT]")]
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("faiss.loader", "httpx", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def settings_for(index_root: Path | None) -> Settings:
+    settings = Settings()
+    return settings.model_copy(update={"index_root": index_root}) if index_root else settings
+
+
+def parse_dense(value: str):  # type: ignore[no-untyped-def]
+    """``NAME:BACKEND:FACTORY[:MODEL]`` -> a DenseIndexSpec (e.g. ``dense-hnsw:torch:HNSW32``)."""
+    from indexers.dense import DenseIndexSpec
+    from indexers.encoders import EncoderSpec
+
+    parts = value.split(":", 3)
+    if len(parts) < 3:
+        raise typer.BadParameter(f"{value!r}: expected NAME:BACKEND:FACTORY[:MODEL], e.g. dense:torch:Flat")
+    encoder = EncoderSpec(backend=parts[1], **({"model": parts[3]} if len(parts) == 4 else {}))  # type: ignore[arg-type]
+    return DenseIndexSpec(name=parts[0], encoder=encoder, factory=parts[2])
+
+
+def parse_funnel(value: str):  # type: ignore[no-untyped-def]
+    """``DIMS:CODE:SHORTLIST`` -> FunnelSpec (e.g. ``64:sq8:200``)."""
+    from indexers.matryoshka.spec import FunnelSpec
+
+    parts = value.split(":")
+    if len(parts) != 3:
+        raise typer.BadParameter(f"{value!r}: expected DIMS:CODE:SHORTLIST, e.g. 64:sq8:200")
+    return FunnelSpec(dims=int(parts[0]), code=parts[1], shortlist=int(parts[2]))  # type: ignore[arg-type]

@@ -1,0 +1,149 @@
+"""``sieve index``: build collections, change them (upsert, delete, rebuild) and add Matryoshka prefixes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from indexers.corpus import Fields, OnError
+from sieve.cli_common import IndexRoot, parse_dense, parse_funnel, settings_for, setup_logging
+
+index_app = typer.Typer(help="Build and inspect indexes.", no_args_is_help=True)
+DEFAULT_DENSE = ["dense:torch:Flat"]
+
+
+@index_app.command("build")
+def index_build(
+    collection: Annotated[str, typer.Option(help="collection name (folder under the index root)")] = "scifact",
+    source: Annotated[Path | None, typer.Option(help="BEIR folder or JSONL [default: <data_dir>/<collection>]")] = None,
+    dense: Annotated[list[str], typer.Option(help="NAME:BACKEND:FACTORY[:MODEL]; repeat for several")] = DEFAULT_DENSE,
+    sparse: Annotated[bool, typer.Option(help="build the BM25 index")] = True,
+    no_dense: Annotated[bool, typer.Option("--no-dense", help="skip dense indexes")] = False,
+    id_field: str = "_id",
+    text_field: str = "text",
+    title_field: str = "title",
+    on_error: Annotated[OnError, typer.Option(help="bad records: skip (counted) or stop")] = OnError.skip,
+    limit: Annotated[int | None, typer.Option(help="index only the first N docs")] = None,
+    force: Annotated[bool, typer.Option(help="rebuild even if an index with the same spec exists")] = False,
+    index_root: IndexRoot = None,
+) -> None:
+    """Build the doc store, a BM25 index and dense FAISS indexes for one collection."""
+    from indexers.collection import BuildPlan, build_collection
+    from indexers.lucene import LuceneIndexSpec
+
+    setup_logging()
+    settings = settings_for(index_root)
+    plan = BuildPlan(
+        name=collection,
+        source=source or settings.data_dir / collection,
+        fields=Fields(id=id_field, text=text_field, title=title_field or None),
+        on_error=on_error,
+        limit=limit,
+        sparse=(LuceneIndexSpec(),) if sparse else (),
+        dense=() if no_dense else tuple(parse_dense(d) for d in dense),
+        force=force,
+    )
+    built = build_collection(plan, settings.index_root)
+    for name, manifest in built.items():
+        typer.echo(f"{collection}/{name}: {manifest.kind}, {manifest.doc_count} docs, built in "
+                   f"{manifest.build_seconds}s ({manifest.build.get('docs_per_second')} docs/s)")
+
+
+def _change_collection(collection: str, url: str | None, index_root: Path | None, route: str, body: dict,
+                       **changes: object) -> None:
+    """Send a change to a running server (which swaps it in live), or apply it on disk."""
+    if url:
+        import httpx
+
+        resp = httpx.post(f"{url}/v1/collections/{collection}/{route}", json=body, timeout=3600)
+        typer.echo(json.dumps(resp.json(), indent=2))
+        raise typer.Exit(0 if resp.is_success else 1)
+    from indexers.encoders import build_encoder
+    from indexers.updates import apply_changes
+
+    setup_logging()
+    report = apply_changes(settings_for(index_root).index_root, collection, encoder_for=build_encoder, **changes)  # type: ignore[arg-type]
+    typer.echo(json.dumps(vars(report), indent=2))
+
+
+ServerUrl = Annotated[str | None, typer.Option(help="a running server to change live (default: change on disk)")]
+
+
+@index_app.command("upsert")
+def index_upsert(
+    collection: Annotated[str, typer.Option()],
+    source: Annotated[Path, typer.Option(help="JSONL of documents to add or replace")],
+    id_field: str = "_id",
+    text_field: str = "text",
+    title_field: str = "title",
+    url: ServerUrl = None,
+    index_root: IndexRoot = None,
+) -> None:
+    """Add or replace documents (same id = replace) and rebuild every index of the collection."""
+    from indexers.corpus import OnError, read_jsonl
+
+    docs = list(read_jsonl(source, Fields(id=id_field, text=text_field, title=title_field or None), OnError.stop))
+    body = {"documents": [{"id": d.id, "title": d.title, "text": d.text} for d in docs]}
+    _change_collection(collection, url, index_root, "documents", body, upserts=docs)
+
+
+@index_app.command("delete")
+def index_delete(
+    collection: Annotated[str, typer.Option()],
+    ids: Annotated[str, typer.Option(help="comma-separated document ids")],
+    url: ServerUrl = None,
+    index_root: IndexRoot = None,
+) -> None:
+    """Delete documents by id and rebuild every index of the collection."""
+    id_list = [i.strip() for i in ids.split(",") if i.strip()]
+    _change_collection(collection, url, index_root, "documents/delete", {"ids": id_list}, deletes=id_list)
+
+
+@index_app.command("rebuild")
+def index_rebuild(
+    collection: Annotated[str, typer.Option()], url: ServerUrl = None, index_root: IndexRoot = None
+) -> None:
+    """Rebuild every index of the collection from its doc store (new versions, same specs)."""
+    _change_collection(collection, url, index_root, "rebuild", {})
+
+
+@index_app.command("matryoshka")
+def index_matryoshka(
+    collection: Annotated[str, typer.Option()] = "scifact",
+    index: Annotated[str, typer.Option(help="the dense index to extend")] = "dense",
+    transform: Annotated[str, typer.Option(help="none | pca | adaptor")] = "pca",
+    dims: Annotated[str, typer.Option(help="prefix dims, comma-separated")] = "256,128,64,32",
+    codes: Annotated[str, typer.Option(help="fp32,sq8,binary (any subset)")] = "fp32,sq8,binary",
+    funnel: Annotated[str, typer.Option(help="default funnel DIMS:CODE:SHORTLIST")] = "64:sq8:200",
+    steps: Annotated[int, typer.Option(help="adaptor training steps")] = 300,
+    supervise: Annotated[str | None, typer.Option(help="adaptor: BEIR split of --data to supervise with")] = None,
+    data: Annotated[Path | None, typer.Option(help="BEIR folder [default: <data_dir>/<collection>]")] = None,
+    index_root: IndexRoot = None,
+) -> None:
+    """Fit a prefix transform (PCA or a learned adaptor) and build low-dim prefix indexes for the funnel."""
+    from indexers.matryoshka.build import add_matryoshka
+    from indexers.matryoshka.spec import MatryoshkaSpec
+
+    setup_logging()
+    settings = settings_for(index_root)
+    folder = settings.index_root / collection / "indexes" / index
+    spec = MatryoshkaSpec(transform=transform, dims=tuple(int(d) for d in dims.split(",")),  # type: ignore[arg-type]
+                          codes=tuple(codes.split(",")), funnel=parse_funnel(funnel), adaptor_steps=steps)
+    supervision = None
+    if supervise:
+        from indexers.corpus import BeirDataset
+        from indexers.dense import DenseIndex
+        from indexers.encoders import EncoderSpec, build_encoder
+        from indexers.matryoshka.supervision import supervision_from_beir
+
+        dense = DenseIndex(folder)
+        encoder = build_encoder(EncoderSpec.model_validate(dense.manifest.build["encoder"]))
+        dataset = BeirDataset.open(data or settings.data_dir / collection)
+        supervision = supervision_from_beir(dataset, supervise, encoder, dense)
+    manifest = add_matryoshka(folder, spec, supervision)
+    info = manifest.build["matryoshka"]
+    typer.echo(f"{collection}/{index}: {transform} prefixes {list(spec.dims)} x {list(spec.codes)}, "
+               f"{info['trained_on']}, {info['fit_seconds']}s")

@@ -1,0 +1,102 @@
+"""``sieve train``: fine-tune an embedder (Matryoshka) or a cross-encoder on a collection's own data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sieve.cli_common import IndexRoot, settings_for, setup_logging
+
+train_app = typer.Typer(help="Train models on a collection's own data.", no_args_is_help=True)
+
+
+@train_app.command("embedder")
+def train_embedder_cmd(
+    data: Annotated[Path, typer.Option(help="BEIR folder with a train split")],
+    out: Annotated[Path, typer.Option(help="where the fine-tuned model is saved (load it by this path)")],
+    split: str = "train",
+    collection: Annotated[str | None, typer.Option(help="built collection to mine negatives from")] = None,
+    base_model: str = "sentence-transformers/all-MiniLM-L6-v2",
+    matryoshka_dims: Annotated[str, typer.Option(help="comma-separated prefix dims")] = "384,256,128,64,32",
+    epochs: int = 1,
+    batch_size: int = 16,
+    learning_rate: float = 2e-5,
+    index_root: IndexRoot = None,
+) -> None:
+    """Matryoshka fine-tuning (MatryoshkaLoss over in-batch + BM25 hard negatives) on a BEIR train split."""
+    from indexers.collection import open_collection
+    from indexers.corpus import BeirDataset
+    from indexers.training.embedder import EmbedderTrainSpec, train_embedder
+    from indexers.training.pairs import mine_triples
+
+    setup_logging()
+    settings = settings_for(index_root)
+    dataset = BeirDataset.open(data)
+    triples = mine_triples(dataset, split, open_collection(settings.index_root / (collection or data.name)))
+    spec = EmbedderTrainSpec(base_model=base_model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                             matryoshka_dims=tuple(int(d) for d in matryoshka_dims.split(",")))
+    info = train_embedder(triples, spec, out)
+    typer.echo(f"saved {out} ({info['triples']} triples, {info['seconds']}s on {info['device']})")
+
+
+@train_app.command("cross-encoder")
+def train_cross_encoder_cmd(
+    out: Annotated[Path, typer.Option(help="where the reranker is saved (load it by this path)")],
+    data: Annotated[Path | None, typer.Option(help="BEIR folder with a train split")] = None,
+    split: Annotated[str, typer.Option(help="judged split to train on; '' for weak supervision only")] = "train",
+    collection: Annotated[str | None, typer.Option(help="built collection to mine negatives from "
+                                                        "[the BEIR folder's name]")] = None,
+    weak: Annotated[list[str], typer.Option(help="weak supervision from the corpus: title | ict; "
+                                                 "repeatable")] = [],  # noqa: B006
+    weak_queries: Annotated[int, typer.Option(help="weakly supervised queries per --weak kind")] = 1000,
+    base_model: str = "sentence-transformers/all-MiniLM-L6-v2",
+    loss: Annotated[str, typer.Option(help="listnet | lambda (lambda: zero/random heads only)")] = "listnet",
+    head: Annotated[str, typer.Option(help="similarity (starts as the bi-encoder's cosine) | zero | random")
+                    ] = "similarity",
+    mine_depth: Annotated[int, typer.Option(help="candidates per retriever to mine negatives from")] = 30,
+    negatives: Annotated[int, typer.Option(help="hard negatives per query")] = 4,
+    teacher_weight: Annotated[float, typer.Option(help="weight of the hybrid fused score in labels; 0: none")] = 4.0,
+    epochs: int = 2,
+    learning_rate: float = 1e-4,
+    max_length: int = 96,
+    queries_per_batch: int = 2,
+    freeze_layers: Annotated[int, typer.Option(help="keep embeddings + this many lowest layers fixed")] = 4,
+    max_train_queries: Annotated[int | None, typer.Option(help="train on at most N judged queries")] = None,
+    head_learning_rate: Annotated[float, typer.Option(help="learning rate of the (zero-initialised) head")] = 2e-3,
+    dev_queries: Annotated[int, typer.Option(help="train queries held out for per-epoch nDCG@10")] = 20,
+    dev_depth: Annotated[int, typer.Option(help="BM25 candidates each dev query reranks")] = 10,
+    index_root: IndexRoot = None,
+) -> None:
+    """Listwise cross-encoder fine-tuning over BM25 + dense hard negatives, distilling the hybrid fused scores;
+    on a judged split, on the corpus's own weak supervision (``--weak title``), or both."""
+    from indexers.collection import open_collection
+    from indexers.corpus import BeirDataset
+    from indexers.training.cross_encoder import CrossEncoderTrainSpec, train_cross_encoder
+    from indexers.training.rank_lists import MiningSpec, first_stage_texts, mine_lists, mine_rank_lists
+    from indexers.training.weak import weak_queries as weak_source
+
+    if collection is None and data is None:
+        raise typer.BadParameter("give --data (a BEIR folder) or --collection (a built collection)")
+    if not (data and split) and not weak:
+        raise typer.BadParameter("nothing to train on: give --data with --split, or --weak title|ict")
+    setup_logging()
+    settings = settings_for(index_root)
+    col = open_collection(settings.index_root / (collection or data.name))  # type: ignore[union-attr]
+    mining = MiningSpec(depth=mine_depth, negatives=negatives, teacher_weight=teacher_weight)
+    spec = CrossEncoderTrainSpec(base_model=base_model, loss=loss, epochs=epochs, head=head,  # type: ignore[arg-type]
+                                 learning_rate=learning_rate, max_length=max_length, dev_queries=dev_queries,
+                                 dev_depth=dev_depth, queries_per_batch=queries_per_batch,
+                                 freeze_layers=freeze_layers, max_train_queries=max_train_queries,
+                                 head_learning_rate=head_learning_rate)
+    lists, dev = [], None
+    if data is not None and split:
+        dataset = BeirDataset.open(data)
+        lists = mine_rank_lists(dataset, split, col, mining)
+        dev = first_stage_texts(dataset, split, col, spec.dev_depth) if dev_queries else None
+    weak_lists = [rl for kind in weak for rl in mine_lists(weak_source(col, kind, weak_queries), col, mining)]  # type: ignore[arg-type]
+    info = train_cross_encoder(lists, spec, out, dev_rankings=dev, weak_lists=weak_lists)
+    typer.echo(f"saved {out} ({info['train_queries']} queries of which {info['weak_queries']} weak, "
+               f"{info['train_pairs']} pairs, {info['seconds']}s on {info['device']}); dev nDCG@10 before "
+               f"{info['dev_before']}, per epoch {info['dev_per_epoch']}")
