@@ -25,6 +25,7 @@ from indexers.corpus import BeirDataset
 from indexers.types import Hit
 from rankers.base import passage
 from rankers.cross_encoder import CrossEncoderReranker
+from rankers.pair_models import SimilarityPairModel
 from rankers.specs import CrossEncoderSpec
 
 BACKENDS = {"torch": ("torch", "none"), "onnx": ("onnx", "none"), "onnx-int8": ("onnx", "int8")}
@@ -59,16 +60,25 @@ def candidates(args: argparse.Namespace) -> list[tuple[str, list[Hit]]]:
 
 
 def raw_call(reranker: CrossEncoderReranker, pairs: list[tuple[str, str]], batch_size: int) -> float:
-    """Seconds for the library's own call on ``pairs`` (no Sieve code in between)."""
+    """Seconds for the libraries' own calls on ``pairs``, no Sieve code in between: tokenise each batch, then
+    ``InferenceSession.run`` (ONNX Runtime), the module's forward (torch, similarity head) or
+    ``CrossEncoder.predict`` (sentence-transformers)."""
+    import torch
+
     model: Any = reranker.model
     start = time.perf_counter()
-    if hasattr(model, "session"):  # ONNX Runtime
+    if hasattr(model, "session") or isinstance(model, SimilarityPairModel):
         for i in range(0, len(pairs), batch_size):
             chunk = pairs[i:i + batch_size]
+            kind = "np" if hasattr(model, "session") else "pt"
             enc = model.tokenizer([q for q, _ in chunk], [p for _, p in chunk], padding=True, truncation=True,
-                                  max_length=model.max_length, return_tensors="np")
-            model.session.run(None, {n: enc[n].astype(np.int64) for n in model._inputs})
-    else:  # sentence-transformers CrossEncoder
+                                  max_length=model.max_length, return_tensors=kind)
+            if kind == "np":
+                model.session.run(None, {n: enc[n].astype(np.int64) for n in model._inputs})
+            else:
+                with torch.inference_mode():
+                    model.model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+    else:
         model.model.predict(pairs, batch_size=batch_size, show_progress_bar=False)
     return time.perf_counter() - start
 

@@ -13,10 +13,11 @@ from rankers.specs import CrossEncoderSpec
 from service.config import Settings
 
 
-@pytest.mark.parametrize(("name", "want"), [("bm25+ce", ("bm25", "ce")), ("hybrid", ("hybrid", None)),
-                                            ("hybrid-convex+ce", ("hybrid-convex", "ce")),
-                                            ("hybrid+listwise", ("hybrid", "listwise")), ("bm25+first", ("bm25", "first")),
-                                            ("dense+pairwise", ("dense", "pairwise")), ("bm25+other", ("bm25+other", None))])
+@pytest.mark.parametrize(("name", "want"), [
+    ("bm25+ce", ("bm25", "ce")), ("hybrid", ("hybrid", None)), ("hybrid-convex+ce", ("hybrid-convex", "ce")),
+    ("hybrid+listwise", ("hybrid", "listwise")), ("bm25+first", ("bm25", "first")),
+    ("dense+pairwise", ("dense", "pairwise")), ("bm25+other", ("bm25+other", None)),
+])
 def test_split_name(name: str, want: tuple[str, str | None]) -> None:
     assert split_name(name) == want
 
@@ -25,7 +26,8 @@ def test_reranked_eval_reports_first_stage_and_blends(settings: Settings, scifac
                                                       tmp_path: Path) -> None:
     summaries = evaluate_pipelines(
         data=scifact_slice, pipelines=["bm25+ce"], split="test", k=100, collection="sf", url=None, out=tmp_path,
-        dense_index=None, build=False, settings=settings, rerankers={"ce": CrossEncoderSpec(model=str(tiny_ce), max_length=64)},
+        dense_index=None, build=False, settings=settings,
+        rerankers={"ce": CrossEncoderSpec(model=str(tiny_ce), max_length=64)},
         rerank_depth=5, blends=(0.0, 1.0), max_queries=6,
     )
     by_name = {s["pipeline"]: s for s in summaries}
