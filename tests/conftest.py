@@ -130,7 +130,7 @@ def tiny_ce(index_root: Path, scifact_slice: Path, tmp_path_factory: pytest.Temp
     collection = open_collection(index_root / "sf")
     lists = mine_rank_lists(dataset, "test", collection, MiningSpec(depth=10, negatives=3))[:12]
     spec = CrossEncoderTrainSpec(epochs=1, max_length=64, dev_queries=2, dev_depth=5, queries_per_batch=2,
-                                 learning_rate=1e-4, head="zero")
+                                 learning_rate=1e-4, head_learning_rate=2e-3, freeze_layers=4, head="zero")
     out = tmp_path_factory.mktemp("ce") / "tiny-ce"
     train_cross_encoder(lists, spec, out, dev_rankings=first_stage_texts(dataset, "test", collection, 5))
     return out

@@ -1,13 +1,17 @@
-"""``sieve train cross-encoder``: a reranker fine-tuned from a bi-encoder checkpoint on a BEIR train split.
+"""``sieve train cross-encoder``: a reranker fine-tuned from a bi-encoder checkpoint on a BEIR train split and/or the
+corpus's own weak supervision.
 
 Recipe for little data (SciFact: 505 claims): listwise ListNet loss (Cao et al., "Learning to Rank: From Pairwise
 Approach to Listwise Approach", ICML 2007) over one query's positives and hard negatives mined from our BM25 and
 dense indexes, with soft labels from the hybrid retriever's fused scores (distillation) plus the judgements
-(``indexers.training.rank_lists``). The scoring head starts at zero, so the untrained model scores every pair alike
-and a blended reranker starts out equal to its first stage; it trains at a 20x higher learning rate than the encoder
-(else scores stay flat for a short run), and the embeddings + lowest layers stay frozen so an epoch fits a busy CPU.
-A pointwise BCE fine-tune with a random head scored far below BM25. Defaults are the recipe measured in
-docs/results.md. Saves a CrossEncoder folder that loads by path.
+(``indexers.training.rank_lists``), and title -> body lists from the corpus (``indexers.training.weak``).
+
+The default head (``similarity``, ``indexers.similarity_cross_encoder``) scores ``scale * cos`` of the two pooled
+segments plus a zero-initialised [CLS] read-out, so the model starts as good as the bi-encoder it comes from and
+training only has to add to it; it trains in a plain PyTorch loop (``similarity_trainer``). The ``zero`` head (a
+sequence-classification head at zero, 20x the encoder's learning rate) trains through sentence-transformers and
+saves a standard CrossEncoder folder; a pointwise BCE fine-tune with a random head scored far below BM25. Figures
+for each: docs/results.md. Either folder loads by path.
 """
 
 from __future__ import annotations
@@ -33,20 +37,20 @@ class CrossEncoderTrainSpec(BaseModel):
 
     base_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     loss: Literal["listnet", "lambda"] = "listnet"
-    epochs: int = Field(2, ge=1)
-    queries_per_batch: int = Field(2, ge=1)
-    learning_rate: float = Field(1e-4, gt=0)
+    epochs: int = Field(3, ge=1)
+    queries_per_batch: int = Field(4, ge=1)
+    learning_rate: float = Field(3e-5, gt=0)
     # The zero head needs far larger steps than the encoder, or scores stay flat for the whole (short) run.
-    head_learning_rate: float = Field(2e-3, gt=0)
-    max_length: int = Field(96, ge=16)  # training length; inference may use more (position embeddings go to 512)
-    dev_queries: int = Field(20, ge=0)  # held out from the train split, reranked each epoch
-    dev_depth: int = Field(10, ge=2)
+    head_learning_rate: float = Field(1e-3, gt=0)
+    max_length: int = Field(128, ge=16)  # training length; inference may use more (position embeddings go to 512)
+    dev_queries: int = Field(60, ge=0)  # held out from the train split, reranked each epoch
+    dev_depth: int = Field(30, ge=2)
     # similarity: score = scale * cos(pooled query, pooled passage) + a zero [CLS] read-out, so training starts
     # from the bi-encoder's own similarity (indexers.similarity_cross_encoder); zero / random: a sequence-
     # classification head initialised at zero (scores start flat) or at random (the library default).
     head: Literal["similarity", "zero", "random"] = "similarity"
     max_train_queries: int | None = Field(None, ge=1)  # cap on training lists (after the dev split)
-    freeze_layers: int = Field(4, ge=0)  # embeddings + this many lowest layers stay fixed (cheaper on a CPU)
+    freeze_layers: int = Field(2, ge=0)  # embeddings + this many lowest layers stay fixed (cheaper on a CPU)
     seed: int = 0
 
 
