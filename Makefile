@@ -46,6 +46,7 @@ bench: setup
 
 # wrk load (c=32, 60 s per cell; cache off / Redis cold / warm) and batching on vs off: about 14 minutes.
 bench-service: setup
+	command -v wrk || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python -m benchmarks.bench_load --collection $(COLLECTION)
 	$(BIN)/python -m benchmarks.bench_batching --collection $(COLLECTION)
 
