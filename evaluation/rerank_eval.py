@@ -70,7 +70,7 @@ def rerank_all(reranker: Reranker, queries: dict[str, str], candidates: dict[str
     out: dict[str, list[Hit]] = {}
     latencies: list[float] = []
     counts: dict[str, int] = {}
-    for qid in tqdm(list(queries), desc=f"rerank ({reranker.name[:60]})", unit="q"):
+    for qid in tqdm(list(queries), desc=f"rerank ({reranker.name})", unit="q"):
         hits = candidates.get(qid, [])
         if isinstance(reranker, CrossEncoderReranker):
             out[qid], ms, truncated = _rerank_pointwise(reranker, qid, queries[qid], hits, memo)
