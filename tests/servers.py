@@ -73,12 +73,13 @@ def llama_cpp_server(model_file: str, *, alias: str = "smollm2", ctx: int = 4096
 
 
 @contextmanager
-def silent_server() -> Iterator[str]:
-    """A loopback socket that accepts connections and never answers: a hung upstream (``http://.../v1``)."""
+def silent_server(held: list[socket.socket] | None = None) -> Iterator[str]:
+    """A loopback socket that accepts connections and never answers: a hung upstream (``http://.../v1``). Each
+    accepted connection is kept open in ``held`` (pass a list to count them)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
-    held: list[socket.socket] = []
+    held = [] if held is None else held
     stop = threading.Event()
 
     def accept() -> None:

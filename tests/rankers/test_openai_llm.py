@@ -4,6 +4,7 @@ socket that never answers (timeouts)."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 
@@ -91,12 +92,15 @@ def test_no_retries_left_is_an_upstream_error(flaky_proxy: tuple[str, list[int]]
 
 
 def test_a_silent_endpoint_times_out() -> None:
-    with silent_server() as url:
+    connections: list[socket.socket] = []
+    with silent_server(connections) as url:
         llm = OpenAIChatLLM(endpoint(url, timeout_s=0.5, max_retries=1))
         start = time.perf_counter()
         with pytest.raises(UpstreamError, match="APITimeoutError"):
             llm.complete([{"role": "user", "content": "hi"}], max_tokens=2)
         elapsed = time.perf_counter() - start
+        attempts = len(connections)
+    assert attempts == 2  # the first try and one retry, each on a fresh connection after its timeout
     assert 1.0 <= elapsed < 5.0, elapsed  # two attempts of 0.5 s plus the client's short backoff
 
 
