@@ -7,7 +7,12 @@ from typing import Annotated
 
 import typer
 
+from indexers.training.specs import CrossEncoderTrainSpec, MiningSpec
 from sieve.cli_common import IndexRoot, settings_for, setup_logging
+
+# The cross-encoder options' defaults are the specs' own (the measured recipe), so the two cannot drift apart.
+_TRAIN = {name: f.default for name, f in CrossEncoderTrainSpec.model_fields.items()}
+_MINE = MiningSpec()
 
 train_app = typer.Typer(help="Train models on a collection's own data.", no_args_is_help=True)
 
@@ -51,30 +56,34 @@ def train_cross_encoder_cmd(
     weak: Annotated[list[str], typer.Option(help="weak supervision from the corpus: title | ict; "
                                                  "repeatable")] = [],  # noqa: B006
     weak_queries: Annotated[int, typer.Option(help="weakly supervised queries per --weak kind")] = 500,
-    base_model: str = "sentence-transformers/all-MiniLM-L6-v2",
-    loss: Annotated[str, typer.Option(help="listnet | lambda (lambda: zero/random heads only)")] = "listnet",
+    base_model: str = _TRAIN["base_model"],
+    loss: Annotated[str, typer.Option(help="listnet | lambda (lambda: zero/random heads only)")] = _TRAIN["loss"],
     head: Annotated[str, typer.Option(help="similarity (starts as the bi-encoder's cosine) | zero | random")
-                    ] = "similarity",
-    mine_depth: Annotated[int, typer.Option(help="candidates per retriever to mine negatives from")] = 30,
-    negatives: Annotated[int, typer.Option(help="hard negatives per query")] = 6,
-    teacher_weight: Annotated[float, typer.Option(help="weight of the hybrid fused score in labels; 0: none")] = 2.0,
-    epochs: int = 3,
-    learning_rate: float = 3e-5,
-    max_length: int = 128,
-    queries_per_batch: int = 4,
-    freeze_layers: Annotated[int, typer.Option(help="keep embeddings + this many lowest layers fixed")] = 2,
+                    ] = _TRAIN["head"],
+    mine_depth: Annotated[int, typer.Option(help="candidates per retriever to mine negatives from")] = _MINE.depth,
+    negatives: Annotated[int, typer.Option(help="hard negatives per query")] = _MINE.negatives,
+    teacher_weight: Annotated[float, typer.Option(help="weight of the hybrid fused score in labels; 0: none")
+                              ] = _MINE.teacher_weight,
+    epochs: int = _TRAIN["epochs"],
+    learning_rate: float = _TRAIN["learning_rate"],
+    max_length: int = _TRAIN["max_length"],
+    queries_per_batch: int = _TRAIN["queries_per_batch"],
+    freeze_layers: Annotated[int, typer.Option(help="keep embeddings + this many lowest layers fixed")
+                             ] = _TRAIN["freeze_layers"],
     max_train_queries: Annotated[int | None, typer.Option(help="train on at most N judged queries")] = None,
-    head_learning_rate: Annotated[float, typer.Option(help="learning rate of the (zero-initialised) head")] = 1e-3,
-    dev_queries: Annotated[int, typer.Option(help="train queries held out for per-epoch nDCG@10")] = 60,
-    dev_depth: Annotated[int, typer.Option(help="BM25 candidates each dev query reranks")] = 30,
+    head_learning_rate: Annotated[float, typer.Option(help="learning rate of the (zero-initialised) head")
+                                  ] = _TRAIN["head_learning_rate"],
+    dev_queries: Annotated[int, typer.Option(help="train queries held out for per-epoch nDCG@10")
+                           ] = _TRAIN["dev_queries"],
+    dev_depth: Annotated[int, typer.Option(help="BM25 candidates each dev query reranks")] = _TRAIN["dev_depth"],
     index_root: IndexRoot = None,
 ) -> None:
     """Listwise cross-encoder fine-tuning over BM25 + dense hard negatives, distilling the hybrid fused scores;
     on a judged split, on the corpus's own weak supervision (``--weak title``), or both."""
     from indexers.collection import open_collection
     from indexers.corpus import BeirDataset
-    from indexers.training.cross_encoder import CrossEncoderTrainSpec, train_cross_encoder
-    from indexers.training.rank_lists import MiningSpec, first_stage_texts, mine_lists, mine_rank_lists
+    from indexers.training.cross_encoder import train_cross_encoder
+    from indexers.training.rank_lists import first_stage_texts, mine_lists, mine_rank_lists
     from indexers.training.weak import weak_queries as weak_source
 
     if collection is None and data is None:

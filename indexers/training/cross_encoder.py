@@ -21,37 +21,14 @@ import logging
 import random
 import time
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from indexers.errors import InvalidInput
 from indexers.model_resolver import resolve_model
 from indexers.training.rank_lists import RankList
+from indexers.training.specs import CrossEncoderTrainSpec
 
 log = logging.getLogger(__name__)
-
-
-class CrossEncoderTrainSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    base_model: str = "sentence-transformers/all-MiniLM-L6-v2"
-    loss: Literal["listnet", "lambda"] = "listnet"
-    epochs: int = Field(3, ge=1)
-    queries_per_batch: int = Field(4, ge=1)
-    learning_rate: float = Field(3e-5, gt=0)
-    # The zero head needs far larger steps than the encoder, or scores stay flat for the whole (short) run.
-    head_learning_rate: float = Field(1e-3, gt=0)
-    max_length: int = Field(128, ge=16)  # training length; inference may use more (position embeddings go to 512)
-    dev_queries: int = Field(60, ge=0)  # held out from the train split, reranked each epoch
-    dev_depth: int = Field(30, ge=2)
-    # similarity: score = scale * cos(pooled query, pooled passage) + a zero [CLS] read-out, so training starts
-    # from the bi-encoder's own similarity (indexers.similarity_cross_encoder); zero / random: a sequence-
-    # classification head initialised at zero (scores start flat) or at random (the library default).
-    head: Literal["similarity", "zero", "random"] = "similarity"
-    max_train_queries: int | None = Field(None, ge=1)  # cap on training lists (after the dev split)
-    freeze_layers: int = Field(2, ge=0)  # embeddings + this many lowest layers stay fixed (cheaper on a CPU)
-    seed: int = 0
 
 
 def _split(lists: list[RankList], n_dev: int, seed: int) -> tuple[list[RankList], list[RankList]]:

@@ -18,6 +18,7 @@ from indexers.collection import Collection
 from indexers.corpus import BeirDataset
 from indexers.encoders import EncoderSpec, build_encoder
 from indexers.errors import InvalidInput
+from indexers.training.specs import MiningSpec
 from indexers.types import Doc, Hit
 
 Qrels = dict[str, dict[str, int]]
@@ -45,21 +46,6 @@ class RankList:
     docs: tuple[str, ...]
     labels: tuple[float, ...]
     positives: frozenset[str]
-
-
-@dataclass(frozen=True)
-class MiningSpec:
-    """How candidates are mined and labelled.
-
-    ``label = gold_weight * judged + teacher_weight * fused`` where ``fused`` is the min-max convex fusion of BM25 and
-    dense scores over the query's candidates (in [0, 1]); ``teacher_weight = 0`` trains on judgements alone.
-    """
-
-    depth: int = 30  # candidates from each retriever
-    negatives: int = 4  # per list: the hardest by fused score, half of them, and the rest sampled from the pool
-    gold_weight: float = 4.0
-    teacher_weight: float = 4.0
-    seed: int = 0
 
 
 @dataclass(frozen=True)

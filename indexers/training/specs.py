@@ -1,0 +1,47 @@
+"""What a cross-encoder training run is made of: how its lists are mined (``MiningSpec``) and how it trains
+(``CrossEncoderTrainSpec``). Defaults are the recipe measured in docs/results.md; ``sieve train cross-encoder``
+takes its option defaults from here. Light on purpose (pydantic only), so the CLI can import it at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+@dataclass(frozen=True)
+class MiningSpec:
+    """How candidates are mined and labelled.
+
+    ``label = gold_weight * judged + teacher_weight * fused`` where ``fused`` is the min-max convex fusion of BM25 and
+    dense scores over the query's candidates (in [0, 1]); ``teacher_weight = 0`` trains on judgements alone.
+    """
+
+    depth: int = 30  # candidates from each retriever
+    negatives: int = 6  # per list: the hardest by fused score, half of them, and the rest sampled from the pool
+    gold_weight: float = 4.0
+    teacher_weight: float = 2.0
+    seed: int = 0
+
+
+class CrossEncoderTrainSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    loss: Literal["listnet", "lambda"] = "listnet"
+    epochs: int = Field(3, ge=1)
+    queries_per_batch: int = Field(4, ge=1)
+    learning_rate: float = Field(3e-5, gt=0)
+    # The zero head needs far larger steps than the encoder, or scores stay flat for the whole (short) run.
+    head_learning_rate: float = Field(1e-3, gt=0)
+    max_length: int = Field(128, ge=16)  # training length; inference may use more (position embeddings go to 512)
+    dev_queries: int = Field(60, ge=0)  # held out from the train split, reranked each epoch
+    dev_depth: int = Field(30, ge=2)
+    # similarity: score = scale * cos(pooled query, pooled passage) + a zero [CLS] read-out, so training starts
+    # from the bi-encoder's own similarity (indexers.similarity_cross_encoder); zero / random: a sequence-
+    # classification head initialised at zero (scores start flat) or at random (the library default).
+    head: Literal["similarity", "zero", "random"] = "similarity"
+    max_train_queries: int | None = Field(None, ge=1)  # cap on training lists (after the dev split)
+    freeze_layers: int = Field(2, ge=0)  # embeddings + this many lowest layers stay fixed (cheaper on a CPU)
+    seed: int = 0
