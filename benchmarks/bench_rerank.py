@@ -67,19 +67,18 @@ def raw_call(reranker: CrossEncoderReranker, pairs: list[tuple[str, str]], batch
 
     model: Any = reranker.model
     start = time.perf_counter()
-    if hasattr(model, "session") or isinstance(model, SimilarityPairModel):
-        for i in range(0, len(pairs), batch_size):
-            chunk = pairs[i:i + batch_size]
-            kind = "np" if hasattr(model, "session") else "pt"
-            enc = model.tokenizer([q for q, _ in chunk], [p for _, p in chunk], padding=True, truncation=True,
-                                  max_length=model.max_length, return_tensors=kind)
-            if kind == "np":
-                model.session.run(None, {n: enc[n].astype(np.int64) for n in model._inputs})
-            else:
-                with torch.inference_mode():
-                    model.model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
-    else:
+    if not (onnx := hasattr(model, "session")) and not isinstance(model, SimilarityPairModel):
         model.model.predict(pairs, batch_size=batch_size, show_progress_bar=False)
+        return time.perf_counter() - start
+    for i in range(0, len(pairs), batch_size):
+        chunk = pairs[i:i + batch_size]
+        enc = model.tokenizer([q for q, _ in chunk], [p for _, p in chunk], padding=True, truncation=True,
+                              max_length=model.max_length, return_tensors="np" if onnx else "pt")
+        if onnx:
+            model.session.run(None, {n: enc[n].astype(np.int64) for n in model._inputs})
+        else:
+            with torch.inference_mode():
+                model.model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
     return time.perf_counter() - start
 
 
