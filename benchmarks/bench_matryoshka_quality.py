@@ -22,8 +22,8 @@ from indexers.dense import DenseIndex
 from indexers.encoders import EncoderSpec, build_encoder
 from indexers.matryoshka import FunnelSpec, MatryoshkaSpec
 from indexers.matryoshka.build import add_matryoshka
-from indexers.matryoshka.supervision import supervision_from_beir
 from service.config import Settings
+from training.matryoshka_supervision import supervision_from_beir
 
 DIMS = (384, 256, 128, 64, 32)
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from indexers.collection import open_collection
 from indexers.corpus import BeirDataset
-from indexers.types import Hit
+from kernel.types import Hit
 from rankers.base import passage
 from rankers.cross_encoder import CrossEncoderReranker
 from rankers.pair_models import SimilarityPairModel

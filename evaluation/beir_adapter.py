@@ -8,7 +8,7 @@ from typing import Any
 from beir.retrieval.search import BaseSearch
 
 from evaluation.harness import run_in_process
-from indexers.errors import InvalidInput
+from kernel.errors import InvalidInput
 from service.pipeline import Pipeline
 from service.specs import PipelineSpec
 

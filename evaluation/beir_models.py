@@ -9,8 +9,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexers.encoders import Encoder, EncoderSpec, build_encoder
-from indexers.errors import InvalidInput
-from indexers.types import Doc
+from kernel.errors import InvalidInput
+from kernel.types import Doc
 
 CorpusBatch = Sequence[Mapping[str, str]] | Mapping[str, Sequence[str]] | Sequence[str]
 

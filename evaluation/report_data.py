@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from indexers.errors import InvalidInput
+from kernel.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.report_data import BenchResult, EvalRecord
-from indexers.errors import MissingExtra
+from kernel.errors import MissingExtra
 
 
 def _pyplot() -> Any:

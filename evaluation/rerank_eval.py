@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from evaluation.harness import RunResult, _gather, summarize
 from evaluation.metrics import Qrels, Run
-from indexers.types import Hit
+from kernel.types import Hit
 from rankers.base import Reranker, assemble, blend_scores, passage
 from rankers.cross_encoder import CrossEncoderReranker
 from rankers.registry import build_reranker

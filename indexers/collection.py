@@ -20,9 +20,9 @@ from indexers.dense import DenseIndex, DenseIndexSpec, build_dense_index
 from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import DocStore, write_docstore
 from indexers.encoders import Encoder, build_encoder
-from indexers.errors import IndexUnavailable, NotFound
 from indexers.lucene import LuceneIndex, LuceneIndexSpec, build_lucene_index
 from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
+from kernel.errors import IndexUnavailable, NotFound
 
 log = logging.getLogger(__name__)
 INFO_FILE = "collection.json"

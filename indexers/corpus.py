@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from indexers.errors import CorpusError, NotFound
-from indexers.types import Doc
+from kernel.errors import CorpusError, NotFound
+from kernel.types import Doc
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from indexers.types import Doc
+from kernel.types import Doc
 
 FILENAME = "docs.sqlite"
 

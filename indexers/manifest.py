@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from indexers.errors import IndexUnavailable
+from kernel.errors import IndexUnavailable
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

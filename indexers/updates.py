@@ -22,16 +22,16 @@ import numpy as np
 from indexers.collection import INFO_FILE, BuildPlan, build_collection
 from indexers.corpus import Fields
 from indexers.dense import DenseIndexSpec, build_dense_index
-from indexers.dense.build import DOCIDS_FILE, VECTORS_FILE
 from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import DocStore, write_docstore
 from indexers.encoders import Encoder, EncoderSpec
-from indexers.errors import InvalidInput, NotFound
+from indexers.layout import DOCIDS_FILE, VECTORS_FILE
 from indexers.lucene import LuceneIndexSpec, build_lucene_index
 from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
 from indexers.matryoshka import MatryoshkaSpec, PrefixTransform
 from indexers.matryoshka.build import add_matryoshka
-from indexers.types import Doc
+from kernel.errors import InvalidInput, NotFound
+from kernel.types import Doc
 
 log = logging.getLogger(__name__)
 EncoderFor = Callable[[EncoderSpec], Encoder]

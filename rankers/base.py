@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from indexers.errors import InvalidInput
-from indexers.types import Hit
+from kernel.errors import InvalidInput
+from kernel.types import Hit
 from rankers.fusion import Normalization, normalize
 
 _CANCEL: ContextVar[threading.Event | None] = ContextVar("sieve_rerank_cancel", default=None)

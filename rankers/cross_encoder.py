@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from indexers.errors import InvalidInput
-from indexers.types import Hit
+from kernel.errors import InvalidInput
+from kernel.types import Hit
 from rankers.base import Reranker, RerankReport, assemble, split_head
 from rankers.pair_models import Pair, PairModel, load_pair_model
 from rankers.specs import CrossEncoderSpec

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from indexers.types import Hit
+from kernel.types import Hit
 
 Normalization = Literal["minmax", "zscore"]
 

@@ -12,8 +12,8 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-from indexers.errors import InvalidInput
-from indexers.types import Hit
+from kernel.errors import InvalidInput
+from kernel.types import Hit
 from rankers.base import Reranker, RerankReport, assemble, check_cancelled, rank_scores, split_head
 from rankers.llm.base import ChatLLM
 from rankers.llm.loader import load_llm

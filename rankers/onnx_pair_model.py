@@ -51,7 +51,7 @@ def _export_fp32(model_dir: Path, target: Path) -> None:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from indexers.similarity_cross_encoder import is_similarity_model, load_model
+    from rankers.similarity_cross_encoder import is_similarity_model, load_model
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     if is_similarity_model(model_dir):

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from indexers.model_resolver import resolve_model
+from kernel.model_resolver import resolve_model
 from rankers.specs import CrossEncoderSpec
 
 log = logging.getLogger(__name__)
@@ -61,12 +61,12 @@ class TorchPairModel:
 
 
 class SimilarityPairModel:
-    """A ``indexers.similarity_cross_encoder`` model (segment-pooled cosine plus a [CLS] read-out) in torch."""
+    """A ``rankers.similarity_cross_encoder`` model (segment-pooled cosine plus a [CLS] read-out) in torch."""
 
     def __init__(self, path: str, revision: str, max_length: int, device: str) -> None:
         from transformers import AutoTokenizer
 
-        from indexers.similarity_cross_encoder import load_model
+        from rankers.similarity_cross_encoder import load_model
 
         self.model = load_model(Path(path), device)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
@@ -89,7 +89,7 @@ class SimilarityPairModel:
 
 
 def _torch(path: str, revision: str, max_length: int, device: str, _quantize: str) -> PairModel:
-    from indexers.similarity_cross_encoder import is_similarity_model
+    from rankers.similarity_cross_encoder import is_similarity_model
 
     if is_similarity_model(Path(path)):  # told apart by its head file, never by name
         return SimilarityPairModel(path, revision, max_length, device)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from indexers.types import Hit
+from kernel.types import Hit
 from rankers.base import Reranker, RerankReport, assemble, check_cancelled, rank_scores, split_head
 from rankers.llm.base import ChatLLM
 from rankers.llm.loader import load_llm

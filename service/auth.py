@@ -17,7 +17,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from indexers.errors import SieveError
+from kernel.errors import SieveError
 from service.config import ApiKey, AuthSettings
 from service.errors import Forbidden, RateLimited, Unauthorized, error_response
 from service.metrics import Metrics

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import orjson
 
-from indexers.types import Hit
+from kernel.types import Hit
 from service.config import CacheSettings
 from service.metrics import Metrics
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from indexers.errors import InvalidInput
+from kernel.errors import InvalidInput
 
 
 @dataclass(frozen=True)

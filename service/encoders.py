@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from indexers.dense import DenseIndex
 from indexers.encoders import Encoder, EncoderSpec, build_encoder
-from indexers.errors import IndexUnavailable
+from kernel.errors import IndexUnavailable
 from service.batching import MicroBatcher
 from service.cache import Cache, cache_key
 from service.config import BatchingSettings

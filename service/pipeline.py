@@ -13,8 +13,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 
 from indexers.collection import Collection
-from indexers.errors import InvalidInput, NotFound
-from indexers.types import Hit
+from kernel.errors import InvalidInput, NotFound
+from kernel.types import Hit
 from rankers.base import Reranker
 from rankers.fusion import fuse
 from service.cache import Cache, cache_key, pack_hits, unpack_hits

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from indexers.collection import Collection, list_collections, open_collection
-from indexers.errors import NotFound, SieveError
+from kernel.errors import NotFound, SieveError
 from rankers.base import Reranker
 from service.cache import Cache
 from service.config import BatchingSettings, RerankSettings

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from indexers.errors import NotFound
-from indexers.types import Hit
+from kernel.errors import NotFound
+from kernel.types import Hit
 from rankers.base import Reranker, RerankReport, split_head
 from rankers.cross_encoder import CrossEncoderReranker, PairScores
 from rankers.pair_models import Pair

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from indexers.dense import DenseIndex
 from indexers.lucene import LuceneIndex
 from indexers.matryoshka import FunnelSpec
-from indexers.types import Hit
+from kernel.types import Hit
 from service.encoders import AsyncEncoder
 from service.specs import PipelineSpec
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from indexers.errors import MissingExtra
+from kernel.errors import MissingExtra
 from service.config import TracingSettings
 
 

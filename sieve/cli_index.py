@@ -137,7 +137,7 @@ def index_matryoshka(
         from indexers.corpus import BeirDataset
         from indexers.dense import DenseIndex
         from indexers.encoders import EncoderSpec, build_encoder
-        from indexers.matryoshka.supervision import supervision_from_beir
+        from training.matryoshka_supervision import supervision_from_beir
 
         dense = DenseIndex(folder)
         encoder = build_encoder(EncoderSpec.model_validate(dense.manifest.build["encoder"]))

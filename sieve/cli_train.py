@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from indexers.training.specs import CrossEncoderTrainSpec, MiningSpec
 from sieve.cli_common import IndexRoot, settings_for, setup_logging
+from training.specs import CrossEncoderTrainSpec, MiningSpec
 
 # The cross-encoder options' defaults are the specs' own (the measured recipe), so the two cannot drift apart.
 _TRAIN = {name: f.default for name, f in CrossEncoderTrainSpec.model_fields.items()}
@@ -33,8 +33,8 @@ def train_embedder_cmd(
     """Matryoshka fine-tuning (MatryoshkaLoss over in-batch + BM25 hard negatives) on a BEIR train split."""
     from indexers.collection import open_collection
     from indexers.corpus import BeirDataset
-    from indexers.training.embedder import EmbedderTrainSpec, train_embedder
-    from indexers.training.pairs import mine_triples
+    from training.embedder import EmbedderTrainSpec, train_embedder
+    from training.pairs import mine_triples
 
     setup_logging()
     settings = settings_for(index_root)
@@ -82,9 +82,9 @@ def train_cross_encoder_cmd(
     on a judged split, on the corpus's own weak supervision (``--weak title``), or both."""
     from indexers.collection import open_collection
     from indexers.corpus import BeirDataset
-    from indexers.training.cross_encoder import train_cross_encoder
-    from indexers.training.rank_lists import first_stage_texts, mine_lists, mine_rank_lists
-    from indexers.training.weak import weak_queries as weak_source
+    from training.cross_encoder import train_cross_encoder
+    from training.rank_lists import first_stage_texts, mine_lists, mine_rank_lists
+    from training.weak import weak_queries as weak_source
 
     if collection is None and data is None:
         raise typer.BadParameter("give --data (a BEIR folder) or --collection (a built collection)")

@@ -123,8 +123,8 @@ def tiny_ce(index_root: Path, scifact_slice: Path, tmp_path_factory: pytest.Temp
     seconds."""
     from indexers.collection import open_collection
     from indexers.corpus import BeirDataset
-    from indexers.training.cross_encoder import CrossEncoderTrainSpec, train_cross_encoder
-    from indexers.training.rank_lists import MiningSpec, first_stage_texts, mine_rank_lists
+    from training.cross_encoder import CrossEncoderTrainSpec, train_cross_encoder
+    from training.rank_lists import MiningSpec, first_stage_texts, mine_rank_lists
 
     dataset = BeirDataset.open(scifact_slice)
     collection = open_collection(index_root / "sf")
@@ -142,9 +142,9 @@ def tiny_sim(index_root: Path, scifact_slice: Path, tmp_path_factory: pytest.Tem
     in-session on the slice's judged queries plus title weak supervision, shrunk to seconds."""
     from indexers.collection import open_collection
     from indexers.corpus import BeirDataset
-    from indexers.training.cross_encoder import CrossEncoderTrainSpec, train_cross_encoder
-    from indexers.training.rank_lists import MiningSpec, first_stage_texts, mine_lists, mine_rank_lists
-    from indexers.training.weak import weak_queries
+    from training.cross_encoder import CrossEncoderTrainSpec, train_cross_encoder
+    from training.rank_lists import MiningSpec, first_stage_texts, mine_lists, mine_rank_lists
+    from training.weak import weak_queries
 
     dataset = BeirDataset.open(scifact_slice)
     collection = open_collection(index_root / "sf")
@@ -171,7 +171,7 @@ def smollm2():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def llama_server() -> Iterator[str]:
     """llama.cpp's OpenAI-compatible server on loopback, serving the same SmolLM2 GGUF as ``smollm2``."""
-    from indexers.model_resolver import resolve_model
+    from kernel.model_resolver import resolve_model
     from rankers.specs import DEFAULT_LLM
     from tests.servers import llama_cpp_server
 

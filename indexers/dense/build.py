@@ -13,15 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
 from indexers.encoders import Encoder, EncoderSpec
-from indexers.errors import InvalidInput
+from indexers.layout import DOCIDS_FILE, INDEX_FILE, VECTORS_FILE
 from indexers.manifest import IndexManifest, atomic_folder
-from indexers.types import Doc
+from kernel.errors import InvalidInput
+from kernel.types import Doc
 
 log = logging.getLogger(__name__)
 
-INDEX_FILE = "index.faiss"
-DOCIDS_FILE = "docids.txt"
-VECTORS_FILE = "vectors.npy"
 
 
 class DenseIndexSpec(BaseModel):

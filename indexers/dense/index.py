@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from indexers.dense.build import DOCIDS_FILE, INDEX_FILE, VECTORS_FILE
-from indexers.errors import IndexUnavailable, InvalidInput
+from indexers.layout import DOCIDS_FILE, INDEX_FILE, VECTORS_FILE
 from indexers.manifest import IndexManifest
+from kernel.errors import IndexUnavailable, InvalidInput
 
 if TYPE_CHECKING:
     from indexers.matryoshka import FunnelSpec

@@ -10,8 +10,8 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
 from indexers.encoders.base import EncoderSpec, l2_normalize
-from indexers.errors import ModelUnavailable
-from indexers.model_resolver import resolve_model
+from kernel.errors import ModelUnavailable
+from kernel.model_resolver import resolve_model
 
 
 def _onnx_files(spec: EncoderSpec) -> tuple[Path, Path, str]:

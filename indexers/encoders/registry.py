@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from indexers.encoders.base import Encoder, EncoderSpec
-from indexers.errors import InvalidInput
+from kernel.errors import InvalidInput
 
 
 def _torch(spec: EncoderSpec) -> Encoder:

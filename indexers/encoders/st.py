@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexers.encoders.base import EncoderSpec, l2_normalize
-from indexers.model_resolver import resolve_model
+from kernel.model_resolver import resolve_model
 
 
 class SentenceTransformerEncoder:

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from indexers.lucene.jvm import ensure_jvm
 from indexers.manifest import IndexManifest, atomic_folder
-from indexers.types import Doc
+from kernel.types import Doc
 
 log = logging.getLogger(__name__)
 

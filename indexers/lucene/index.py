@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from indexers.errors import IndexUnavailable
 from indexers.lucene.jvm import ensure_jvm
 from indexers.manifest import IndexManifest
+from kernel.errors import IndexUnavailable
 
 
 class Bm25Params(BaseModel):

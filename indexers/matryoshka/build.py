@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from indexers.dense.build import VECTORS_FILE
-from indexers.errors import InvalidInput
+from indexers.layout import VECTORS_FILE
 from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
 from indexers.matryoshka.adaptor import Supervision, train_adaptor
 from indexers.matryoshka.codes import build_code_index, bytes_per_vector, write_code_index
 from indexers.matryoshka.spec import MatryoshkaSpec
 from indexers.matryoshka.transform import PrefixTransform, fit_pca
+from kernel.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexers.encoders.base import l2_normalize
-from indexers.errors import InvalidInput
 from indexers.matryoshka.build import prefix_file
 from indexers.matryoshka.codes import read_code_index, search_code_index
 from indexers.matryoshka.spec import FunnelSpec
 from indexers.matryoshka.transform import PrefixTransform
+from kernel.errors import InvalidInput
 
 
 class MatryoshkaView:

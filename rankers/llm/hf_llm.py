@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from indexers.errors import InvalidInput
-from indexers.model_resolver import resolve_model
+from kernel.errors import InvalidInput
+from kernel.model_resolver import resolve_model
 from rankers.llm.base import Message, logsumexp
 from rankers.pair_models import device_for
 from rankers.specs import LLMSpec

@@ -9,7 +9,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from indexers.errors import InvalidInput, UpstreamError
+from kernel.errors import InvalidInput, UpstreamError
 from rankers.llm.base import Message, label_of, logsumexp
 from rankers.specs import LLMSpec
 

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from indexers.dense import DenseIndexSpec
 from indexers.encoders import EncoderSpec
-from indexers.types import Doc
 from indexers.updates import ChangeReport, apply_changes, create_collection, delete_collection
+from kernel.types import Doc
 from service.deps import RegistryDep
 from service.retrieval import run_blocking
 

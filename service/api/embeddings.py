@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from indexers.encoders import EncoderSpec
 from indexers.encoders.base import l2_normalize
-from indexers.errors import InvalidInput, NotFound
+from kernel.errors import InvalidInput, NotFound
 from service.deadlines import Deadline
 from service.deps import RegistryDep, SettingsDep
 from service.errors import DeadlineExceeded

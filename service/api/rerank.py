@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from indexers.errors import InvalidInput
+from kernel.errors import InvalidInput
 from service.config import Settings
 from service.deadlines import Deadline
 from service.deps import RegistryDep, SettingsDep

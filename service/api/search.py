@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from indexers.errors import InvalidInput
+from kernel.errors import InvalidInput
 from service.deadlines import Deadline
 from service.deps import RegistryDep, SettingsDep
 from service.schemas import HitOut, RerankOptions, SearchRequest, SearchResponse

@@ -13,7 +13,7 @@ from evaluation.beir_models import SieveBeirModel, corpus_texts
 from evaluation.harness import run_in_process
 from evaluation.metrics import evaluate
 from indexers.encoders import EncoderSpec
-from indexers.errors import InvalidInput
+from kernel.errors import InvalidInput
 from service.config import Settings
 from service.specs import PipelineSpec
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from indexers.corpus import BeirDataset, Fields, OnError, ReadReport, read_jsonl
-from indexers.errors import CorpusError, NotFound
+from kernel.errors import CorpusError, NotFound
 
 BAD_CORPUS = "\n".join(
     [

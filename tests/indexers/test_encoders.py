@@ -10,7 +10,7 @@ import pytest
 
 from indexers.corpus import BeirDataset
 from indexers.encoders import EncoderSpec, build_encoder
-from indexers.errors import InvalidInput
+from kernel.errors import InvalidInput
 
 
 @pytest.fixture(scope="module")

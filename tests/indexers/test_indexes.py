@@ -12,9 +12,9 @@ from indexers.collection import BuildPlan, build_collection, list_collections, o
 from indexers.corpus import BeirDataset
 from indexers.dense import DenseIndex, DenseIndexSpec, build_dense_index
 from indexers.encoders import EncoderSpec, build_encoder
-from indexers.errors import IndexUnavailable, InvalidInput
 from indexers.lucene import Bm25Params
 from indexers.manifest import IndexManifest, atomic_folder
+from kernel.errors import IndexUnavailable, InvalidInput
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_flat_and_hnsw_agree_and_scores_are_cosines(collection) -> None:  # type
 
 def test_failed_build_leaves_no_index_behind(tmp_path: Path) -> None:
     enc = build_encoder(EncoderSpec(backend="onnx"))
-    from indexers.types import Doc
+    from kernel.types import Doc
 
     docs = [Doc(str(i), f"document number {i}") for i in range(5)]
     with pytest.raises(InvalidInput, match="bad FAISS factory string"):

@@ -11,12 +11,12 @@ import pytest
 from indexers.corpus import BeirDataset
 from indexers.dense import DenseIndex
 from indexers.encoders import EncoderSpec, build_encoder
-from indexers.errors import InvalidInput
 from indexers.manifest import IndexManifest
 from indexers.matryoshka import FunnelSpec, MatryoshkaSpec, PrefixTransform
 from indexers.matryoshka.build import add_matryoshka
-from indexers.matryoshka.supervision import supervision_from_beir
 from indexers.matryoshka.transform import fit_pca
+from kernel.errors import InvalidInput
+from training.matryoshka_supervision import supervision_from_beir
 
 QUERIES = ["Vitamin D deficiency increases cancer risk", "stem cells regenerate heart tissue",
            "antibiotic resistance in hospital bacteria"]

@@ -12,11 +12,11 @@ from indexers.collection import list_collections, open_collection
 from indexers.corpus import BeirDataset
 from indexers.dense import DenseIndexSpec
 from indexers.encoders import EncoderSpec, build_encoder
-from indexers.errors import InvalidInput, NotFound
 from indexers.matryoshka import MatryoshkaSpec, PrefixTransform
 from indexers.matryoshka.build import add_matryoshka
-from indexers.types import Doc
 from indexers.updates import apply_changes, create_collection, delete_collection
+from kernel.errors import InvalidInput, NotFound
+from kernel.types import Doc
 
 ENCODER = EncoderSpec(backend="onnx")
 

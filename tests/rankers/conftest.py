@@ -8,7 +8,7 @@ import pytest
 
 from indexers.collection import open_collection
 from indexers.corpus import BeirDataset
-from indexers.types import Hit
+from kernel.types import Hit
 
 
 @pytest.fixture(scope="session")

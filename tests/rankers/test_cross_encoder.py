@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexers.errors import InvalidInput, ModelUnavailable
-from indexers.types import Hit
+from kernel.errors import InvalidInput, ModelUnavailable
+from kernel.types import Hit
 from rankers.cross_encoder import CrossEncoderReranker
 from rankers.pair_models import load_pair_model
 from rankers.registry import build_reranker

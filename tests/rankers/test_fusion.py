@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from indexers.types import Hit
+from kernel.types import Hit
 from rankers.fusion import FusionSpec, convex, fuse, normalize, rrf
 
 

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from indexers.errors import InvalidInput
-from indexers.types import Hit
+from kernel.errors import InvalidInput
+from kernel.types import Hit
 from rankers.base import RerankCancelled
 from rankers.listwise import ListwiseReranker
 from rankers.llm.base import ChatLLM

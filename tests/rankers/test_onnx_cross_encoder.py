@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexers.types import Hit
+from kernel.types import Hit
 from rankers.cross_encoder import CrossEncoderReranker
 from rankers.onnx_pair_model import ensure_export, export_folder
 from rankers.specs import CrossEncoderSpec

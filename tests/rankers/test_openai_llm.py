@@ -12,8 +12,8 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from indexers.errors import InvalidInput, UpstreamError
-from indexers.types import Hit
+from kernel.errors import InvalidInput, UpstreamError
+from kernel.types import Hit
 from rankers.listwise import ListwiseReranker
 from rankers.llm.openai_llm import OpenAIChatLLM
 from rankers.pairwise import PairwiseReranker

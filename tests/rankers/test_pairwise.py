@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from indexers.types import Hit
+from kernel.types import Hit
 from rankers.llm.base import ChatLLM
 from rankers.pairwise import PairwiseReranker
 from rankers.specs import PairwiseSpec

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from indexers.model_resolver import resolve_model
-from indexers.similarity_cross_encoder import HEAD_FILE, is_similarity_model, new_model
-from indexers.types import Hit
+from kernel.model_resolver import resolve_model
+from kernel.types import Hit
 from rankers.cross_encoder import CrossEncoderReranker
 from rankers.pair_models import SimilarityPairModel, load_pair_model
+from rankers.similarity_cross_encoder import HEAD_FILE, is_similarity_model, new_model
 from rankers.specs import CrossEncoderSpec
 
 QUERY = "vitamin D deficiency and cancer"

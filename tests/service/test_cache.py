@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from indexers.types import Hit
+from kernel.types import Hit
 from service.cache import LruCache, RedisCache, cache_key, pack_hits, unpack_hits
 from service.metrics import Metrics
 from service.specs import PipelineSpec

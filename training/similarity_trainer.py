@@ -1,4 +1,4 @@
-"""Fine-tuning a similarity cross-encoder (``indexers.similarity_cross_encoder``) with a listwise ListNet loss.
+"""Fine-tuning a similarity cross-encoder (``rankers.similarity_cross_encoder``) with a listwise ListNet loss.
 
 A plain PyTorch loop (the sentence-transformers trainer only knows sequence-classification heads): lists in
 batches of ``queries_per_batch``, AdamW with a higher learning rate for the head than for the encoder, linear warm-up
@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from indexers.training.rank_lists import RankList
+from training.rank_lists import RankList
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def train_similarity(train: list[RankList], dev: list[DevSample], spec: Any, bas
     import torch
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
-    from indexers.similarity_cross_encoder import new_model, save_model
+    from rankers.similarity_cross_encoder import new_model, save_model
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(spec.seed)

@@ -10,8 +10,8 @@ import numpy as np
 from indexers.collection import open_collection
 from indexers.corpus import BeirDataset
 from indexers.encoders import EncoderSpec, build_encoder
-from indexers.training.embedder import EmbedderTrainSpec, train_embedder
-from indexers.training.pairs import mine_triples
+from training.embedder import EmbedderTrainSpec, train_embedder
+from training.pairs import mine_triples
 
 
 def test_mined_triples_pair_judged_docs_with_unjudged_bm25_hits(index_root: Path, scifact_slice: Path) -> None:

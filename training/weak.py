@@ -15,9 +15,9 @@ import re
 from typing import Literal
 
 from indexers.collection import Collection
-from indexers.errors import InvalidInput
-from indexers.training.rank_lists import QuerySet
-from indexers.types import Doc
+from kernel.errors import InvalidInput
+from kernel.types import Doc
+from training.rank_lists import QuerySet
 
 WeakKind = Literal["title", "ict"]
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")

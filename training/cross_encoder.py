@@ -4,9 +4,9 @@ corpus's own weak supervision.
 Recipe for little data (SciFact: 505 claims): listwise ListNet loss (Cao et al., "Learning to Rank: From Pairwise
 Approach to Listwise Approach", ICML 2007) over one query's positives and hard negatives mined from our BM25 and
 dense indexes, with soft labels from the hybrid retriever's fused scores (distillation) plus the judgements
-(``indexers.training.rank_lists``), and title -> body lists from the corpus (``indexers.training.weak``).
+(``training.rank_lists``), and title -> body lists from the corpus (``training.weak``).
 
-The default head (``similarity``, ``indexers.similarity_cross_encoder``) scores ``scale * cos`` of the two pooled
+The default head (``similarity``, ``rankers.similarity_cross_encoder``) scores ``scale * cos`` of the two pooled
 segments plus a zero-initialised [CLS] read-out, so the model starts as good as the bi-encoder it comes from and
 training only has to add to it; it trains in a plain PyTorch loop (``similarity_trainer``). The ``zero`` head (a
 sequence-classification head at zero, 20x the encoder's learning rate) trains through sentence-transformers and
@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from indexers.errors import InvalidInput
-from indexers.model_resolver import resolve_model
-from indexers.training.rank_lists import RankList
-from indexers.training.specs import CrossEncoderTrainSpec
+from kernel.errors import InvalidInput
+from kernel.model_resolver import resolve_model
+from training.rank_lists import RankList
+from training.specs import CrossEncoderTrainSpec
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def train_cross_encoder(
             ``sieve_training.json``.
         dev_rankings: ``{qid: texts}``, a first-stage ranking to rerank per dev query (``first_stage_texts``);
             a dev query without one reranks its own training list.
-        weak_lists: weakly supervised lists (``indexers.training.weak``), trained on alongside ``lists`` and never
+        weak_lists: weakly supervised lists (``training.weak``), trained on alongside ``lists`` and never
             held out for evaluation. ``lists`` may then be empty (a collection without training queries).
     """
     started = time.perf_counter()
@@ -136,7 +136,7 @@ def train_cross_encoder(
         raise InvalidInput("nothing to train on: no judged lists and no weak supervision")
     samples = _dev_samples(dev, dev_rankings or {}, spec)
     if spec.head == "similarity":
-        from indexers.training.similarity_trainer import train_similarity
+        from training.similarity_trainer import train_similarity
 
         result = train_similarity(train, samples, spec, resolved.path, out_dir)
     else:

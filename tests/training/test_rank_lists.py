@@ -8,9 +8,9 @@ import pytest
 
 from indexers.collection import open_collection
 from indexers.corpus import BeirDataset
-from indexers.errors import InvalidInput
-from indexers.training.rank_lists import MiningSpec, first_stage_texts, fuse_minmax, mine_rank_lists
-from indexers.types import Hit
+from kernel.errors import InvalidInput
+from kernel.types import Hit
+from training.rank_lists import MiningSpec, first_stage_texts, fuse_minmax, mine_rank_lists
 
 
 def test_fuse_minmax_matches_hand_values() -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from indexers.model_resolver import resolve_model
-from indexers.training.pairs import Triple
+from kernel.model_resolver import resolve_model
+from training.pairs import Triple
 
 log = logging.getLogger(__name__)
 
