@@ -6,6 +6,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from evaluation.harness import run_in_process, run_over_http, summarize
 from evaluation.rerank_eval import PairMemo, evaluate_reranked, split_name
@@ -53,7 +54,7 @@ def evaluate_pipelines(
     blends: tuple[float, ...] = (0.0,),
     max_queries: int | None = None,
     only_qids: set[str] | None = None,
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     """Evaluate each pipeline name on ``data``'s ``split``; returns one summary per pipeline.
 
     A name ending in ``+SUFFIX`` (``bm25+ce``, ``hybrid+listwise``, ``bm25+first``, ``bm25+pairwise``) reranks
