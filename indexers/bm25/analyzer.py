@@ -19,7 +19,7 @@ STOPWORDS = frozenset((
 _CHAR = r"[^\W_\u00b2\u00b3\u00b9\u00bc-\u00be\u2070-\u209f]"  # super/subscripts and fractions split words
 _WORD = rf"_*{_CHAR}(?:{_CHAR}|_|\u00ad|(?<=[^\W\d_])[.'’:·](?=[^\W\d_])|(?<=\d)[.,;'’](?=\d))*"
 _PICTO = ("[\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u2199\u21a9\u21aa\u231a\u231b\u2328\u23cf\u23e9-\u23f3"
-          "\u23f8-\u23fa\u24c2\u25aa\u25ab\u25b6\u25c0\u25fb-\u25fe\u2600-\u27bf\u2934\u2935\u2b05-\u2b07\u2b1b"
+          "\u23f8-\u23fa\u24c2\u25aa\u25ab\u25b6\u25c0\u25fb-\u25fe\u2600-\u2605\u2607-\u27bf\u2934\u2935\u2b05-\u2b07\u2b1b"
           "\u2b1c\u2b50\u2b55\u3030\u303d\u3297\u3299\U0001f000-\U0001faff]")
 _TOKEN = re.compile(f"{_WORD}|{_PICTO}")
 
