@@ -2,7 +2,7 @@
 
     <root>/<name>/collection.json     source, counts, skipped records
     <root>/<name>/docs.sqlite         ids, titles, texts (corpus order)
-    <root>/<name>/indexes/<index>/    manifest.json + Lucene or FAISS files
+    <root>/<name>/indexes/<index>/    manifest.json + Lucene, native BM25 (numpy) or FAISS files
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,8 +21,9 @@ from indexers.dense import DenseIndex, DenseIndexSpec, build_dense_index
 from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import DocStore, write_docstore
 from indexers.encoders import Encoder, build_encoder
-from indexers.lucene import LuceneIndex, LuceneIndexSpec, build_lucene_index
+from indexers.lucene import LuceneIndexSpec
 from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
+from indexers.sparse import SparseIndex, SparseIndexSpec, build_sparse_index, open_sparse_index
 from kernel.errors import IndexUnavailable, NotFound
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,7 @@ class BuildPlan(BaseModel):
     fields: Fields = Fields()
     on_error: OnError = OnError.skip
     limit: int | None = None
-    sparse: tuple[LuceneIndexSpec, ...] = (LuceneIndexSpec(),)
+    sparse: tuple[SparseIndexSpec, ...] = (LuceneIndexSpec(),)
     dense: tuple[DenseIndexSpec, ...] = (DenseIndexSpec(),)
     force: bool = False
 
@@ -108,7 +110,7 @@ def build_collection(plan: BuildPlan, root: Path) -> dict[str, IndexManifest]:
     for sspec in plan.sparse:
         out = folder / "indexes" / sspec.name
         if stale or not _same_spec(out, sspec):
-            build_lucene_index(store.iter_docs(), store.count, out, sspec)
+            build_sparse_index(store.iter_docs(), store.count, out, sspec)
         built[sspec.name] = IndexManifest.read(out)
     encoders: dict[object, Encoder] = {}
     vectors_of: dict[object, Path] = {}
@@ -133,13 +135,20 @@ class Collection:
     name: str
     folder: Path
     docs: DocStore
-    sparse: dict[str, LuceneIndex] = field(default_factory=dict)
+    sparse: dict[str, SparseIndex] = field(default_factory=dict)
     dense: dict[str, DenseIndex] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
         """Changes whenever any index is rebuilt (keys caches)."""
         return "+".join(sorted(f"{n}:{i.manifest.version}" for n, i in {**self.sparse, **self.dense}.items()))
+
+
+# Reader per manifest kind; a sparse index's own reader then follows its manifest's backend (indexers/sparse.py).
+_READERS: dict[str, Callable[[Path, bool], object]] = {
+    "sparse": lambda folder, use_gpu: open_sparse_index(folder),
+    "dense": lambda folder, use_gpu: DenseIndex(folder, use_gpu=use_gpu),
+}
 
 
 def open_collection(folder: Path, *, use_gpu: bool = False) -> Collection:
@@ -151,10 +160,8 @@ def open_collection(folder: Path, *, use_gpu: bool = False) -> Collection:
         if index_dir.name.startswith(".") or not (index_dir / MANIFEST).is_file():
             continue
         kind = IndexManifest.read(index_dir).kind
-        if kind == "sparse":
-            col.sparse[index_dir.name] = LuceneIndex(index_dir)
-        elif kind == "dense":
-            col.dense[index_dir.name] = DenseIndex(index_dir, use_gpu=use_gpu)
+        if kind in _READERS:
+            getattr(col, kind)[index_dir.name] = _READERS[kind](index_dir, use_gpu)
     return col
 
 

@@ -1,8 +1,9 @@
 """Live changes to a built collection: create, upsert and delete documents, rebuild.
 
 Copy-on-write: the whole collection folder is rebuilt beside the old one (vectors of unchanged docs are reused, only
-new or changed docs are encoded; Lucene is re-indexed from the doc store) and swapped in with one rename, so readers
-see the old version until the new one is complete. Every change gives every index a new manifest version.
+new or changed docs are encoded; sparse indexes, Lucene or native, are re-indexed from the doc store) and swapped in
+with one rename, so readers see the old version until the new one is complete.
+Every change gives every index a new manifest version.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import DocStore, write_docstore
 from indexers.encoders import Encoder, EncoderSpec
 from indexers.layout import DOCIDS_FILE, VECTORS_FILE
-from indexers.lucene import LuceneIndexSpec, build_lucene_index
 from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
 from indexers.matryoshka import MatryoshkaSpec, PrefixTransform
 from indexers.matryoshka.build import add_matryoshka
+from indexers.sparse import build_sparse_index, spec_of
 from kernel.errors import InvalidInput, NotFound
 from kernel.types import Doc
 
@@ -51,7 +52,7 @@ class ChangeReport:
     versions: dict[str, str] = field(default_factory=dict)
 
 
-def _spec(model: type[LuceneIndexSpec] | type[DenseIndexSpec], build: dict[str, object]):  # type: ignore[no-untyped-def]
+def _spec(model: type[DenseIndexSpec] | type[MatryoshkaSpec], build: dict[str, object]):  # type: ignore[no-untyped-def]
     return model.model_validate({k: v for k, v in build.items() if k in model.model_fields})
 
 
@@ -96,7 +97,7 @@ def _dense_vectors(old: Path, store: DocStore, changed: set[str], encoder: Encod
 def _rebuild_index(old: Path, out: Path, store: DocStore, changed: set[str], encoder_for: EncoderFor) -> None:
     manifest = IndexManifest.read(old)
     if manifest.kind == "sparse":
-        build_lucene_index(store.iter_docs(), store.count, out, _spec(LuceneIndexSpec, manifest.build))
+        build_sparse_index(store.iter_docs(), store.count, out, spec_of(manifest))
         return
     spec: DenseIndexSpec = _spec(DenseIndexSpec, manifest.build)
     encoder = encoder_for(spec.encoder)

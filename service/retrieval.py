@@ -13,8 +13,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexers.dense import DenseIndex
-from indexers.lucene import LuceneIndex
 from indexers.matryoshka import FunnelSpec
+from indexers.sparse import SparseIndex
 from kernel.types import Hit
 from service.encoders import AsyncEncoder
 from service.specs import PipelineSpec
@@ -55,11 +55,11 @@ async def run_blocking(executor: Executor, fn: Callable[[], T]) -> T:
 
 
 class SparseRetriever:
-    """BM25 (optionally with RM3) over a Lucene index."""
+    """BM25 over a sparse index, Lucene (optionally with RM3) or native."""
 
     stage = "sparse"
 
-    def __init__(self, index: LuceneIndex, executor: Executor) -> None:
+    def __init__(self, index: SparseIndex, executor: Executor) -> None:
         self.index = index
         self._executor = executor
 

@@ -36,6 +36,17 @@ def parse_dense(value: str):  # type: ignore[no-untyped-def]
     return DenseIndexSpec(name=parts[0], encoder=encoder, factory=parts[2])
 
 
+def parse_sparse(value: str):  # type: ignore[no-untyped-def]
+    """``NAME:BACKEND`` -> a sparse index spec (e.g. ``bm25:native``, ``bm25-lucene:lucene``)."""
+    from indexers.sparse import SPARSE_BACKENDS
+
+    name, _, backend = value.partition(":")
+    if not name or backend not in SPARSE_BACKENDS:
+        raise typer.BadParameter(f"{value!r}: expected NAME:BACKEND with BACKEND one of {sorted(SPARSE_BACKENDS)}, "
+                                 "e.g. bm25:native")
+    return SPARSE_BACKENDS[backend].spec(name=name)
+
+
 def parse_funnel(value: str):  # type: ignore[no-untyped-def]
     """``DIMS:CODE:SHORTLIST`` -> FunnelSpec (e.g. ``64:sq8:200``)."""
     from indexers.matryoshka.spec import FunnelSpec

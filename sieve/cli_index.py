@@ -9,10 +9,12 @@ from typing import Annotated
 import typer
 
 from indexers.corpus import Fields, OnError
-from sieve.cli_common import IndexRoot, parse_dense, parse_funnel, settings_for, setup_logging
+from indexers.sparse import DEFAULT_SPARSE as SPARSE_SPECS
+from sieve.cli_common import IndexRoot, parse_dense, parse_funnel, parse_sparse, settings_for, setup_logging
 
 index_app = typer.Typer(help="Build and inspect indexes.", no_args_is_help=True)
 DEFAULT_DENSE = ["dense:torch:Flat"]
+DEFAULT_SPARSE = [f"{s.name}:{s.backend}" for s in SPARSE_SPECS]  # native "bm25", Lucene "bm25-lucene"
 
 
 @index_app.command("build")
@@ -20,7 +22,8 @@ def index_build(
     collection: Annotated[str, typer.Option(help="collection name (folder under the index root)")] = "scifact",
     source: Annotated[Path | None, typer.Option(help="BEIR folder or JSONL [default: <data_dir>/<collection>]")] = None,
     dense: Annotated[list[str], typer.Option(help="NAME:BACKEND:FACTORY[:MODEL]; repeat for several")] = DEFAULT_DENSE,
-    sparse: Annotated[bool, typer.Option(help="build the BM25 index")] = True,
+    sparse: Annotated[list[str], typer.Option(help="NAME:BACKEND (native|lucene); repeatable")] = DEFAULT_SPARSE,
+    no_sparse: Annotated[bool, typer.Option("--no-sparse", help="skip BM25 indexes")] = False,
     no_dense: Annotated[bool, typer.Option("--no-dense", help="skip dense indexes")] = False,
     id_field: str = "_id",
     text_field: str = "text",
@@ -30,9 +33,8 @@ def index_build(
     force: Annotated[bool, typer.Option(help="rebuild even if an index with the same spec exists")] = False,
     index_root: IndexRoot = None,
 ) -> None:
-    """Build the doc store, a BM25 index and dense FAISS indexes for one collection."""
+    """Build the doc store, BM25 indexes (native "bm25", Lucene "bm25-lucene") and dense FAISS indexes."""
     from indexers.collection import BuildPlan, build_collection
-    from indexers.lucene import LuceneIndexSpec
 
     setup_logging()
     settings = settings_for(index_root)
@@ -42,7 +44,7 @@ def index_build(
         fields=Fields(id=id_field, text=text_field, title=title_field or None),
         on_error=on_error,
         limit=limit,
-        sparse=(LuceneIndexSpec(),) if sparse else (),
+        sparse=() if no_sparse else tuple(parse_sparse(s) for s in sparse),
         dense=() if no_dense else tuple(parse_dense(d) for d in dense),
         force=force,
     )

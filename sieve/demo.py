@@ -10,6 +10,7 @@ import httpx
 import uvicorn
 
 from indexers.collection import BuildPlan, build_collection
+from indexers.sparse import DEFAULT_SPARSE
 from service.config import Settings
 from service.main import create_app
 
@@ -18,7 +19,7 @@ def run_demo(
     settings: Settings, collection: str, query: str, *, exit_after: bool, echo: Callable[[str], None]
 ) -> None:
     source = settings.data_dir / collection
-    build_collection(BuildPlan(name=collection, source=source), settings.index_root)
+    build_collection(BuildPlan(name=collection, source=source, sparse=DEFAULT_SPARSE), settings.index_root)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

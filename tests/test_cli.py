@@ -31,6 +31,9 @@ def test_build_query_and_change_a_plain_jsonl_collection(tmp_path: Path) -> None
     out = _run("index", "build", "--collection", "aero", "--source", str(source), "--id-field", "pid",
                "--text-field", "body", "--title-field", "", "--dense", "dense:onnx:Flat", "--index-root", root)
     assert "aero/bm25: sparse, 3 docs" in out and "aero/dense: dense, 3 docs" in out
+    assert "aero/bm25-lucene: sparse, 3 docs" in out  # native "bm25" by default, Lucene beside it
+    manifest = json.loads((tmp_path / "root" / "aero" / "indexes" / "bm25" / "manifest.json").read_text())
+    assert manifest["build"]["backend"] == "native"
     info = json.loads((tmp_path / "root" / "aero" / "collection.json").read_text())
     assert info["skipped"] == [{"line": 4, "reason": "empty text (fields 'body'/None)"}]
 
@@ -58,3 +61,6 @@ def test_bad_dense_spec_and_missing_source_fail_clearly(tmp_path: Path) -> None:
     result = runner.invoke(app, ["index", "build", "--collection", "x", "--dense", "oops", "--index-root",
                                  str(tmp_path)])
     assert result.exit_code != 0 and "NAME:BACKEND:FACTORY" in result.output
+    result = runner.invoke(app, ["index", "build", "--collection", "x", "--sparse", "bm25:elastic", "--index-root",
+                                 str(tmp_path)])
+    assert result.exit_code != 0 and "'lucene', 'native'" in result.output

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
@@ -23,6 +24,7 @@ class LuceneIndexSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = "bm25"
+    backend: Literal["lucene"] = "lucene"
     threads: int = Field(2, ge=1)
     batch_size: int = Field(1000, ge=1)
 
