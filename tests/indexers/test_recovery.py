@@ -165,5 +165,37 @@ def test_an_offline_write_waits_for_the_writer_holding_the_lock(  # type: ignore
         assert open_collection(root / "c").docs.count == 12  # nothing written while the lock is held
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-2000:]
-    assert json.loads(out)["added"] == 1
+    lines = out.splitlines()  # the JVM logs to stdout before the report
+    assert json.loads("\n".join(lines[lines.index("{"):]))["added"] == 1
     assert _consistent_version(root, corpus, encoder)[0] == "upserted"
+
+
+def test_repair_restores_completes_and_cleans_but_never_under_a_running_writer(tmp_path: Path) -> None:
+    import threading
+
+    root = tmp_path
+    old = root / ".old-c-0123abcd"  # killed between the renames, the new folder already gone: the old one returns
+    (old / "indexes" / ".tmp-bm25-89abcdef").mkdir(parents=True)
+    (old / "docs.sqlite").write_text("")
+    (root / ".tmp-d-0123abcd").mkdir()  # the first build of d, killed: no collection d
+    (root / ".deleted-e-1-2").mkdir()  # a drop killed after its rename
+    (root / ".tmp-f-0123abcd").mkdir()  # f's writer is running (holds the lock): left alone
+    held, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with collection_lock(root, "f"):
+            held.set()
+            release.wait(60)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    held.wait(60)
+    try:
+        assert [p.name for p in list_collections(root)] == ["c"]
+        assert sorted(p.name for p in root.iterdir()) == [".locks", ".tmp-f-0123abcd", "c"]
+        assert list((root / "c" / "indexes").iterdir()) == []
+    finally:
+        release.set()
+        thread.join()
+    list_collections(root)
+    assert sorted(p.name for p in root.iterdir()) == [".locks", "c"]
