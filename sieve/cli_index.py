@@ -70,6 +70,8 @@ def _change_collection(collection: str, url: str | None, api_key: str | None, in
     setup_logging()
     report = apply_changes(settings_for(index_root).index_root, collection, encoder_for=build_encoder, **changes)  # type: ignore[arg-type]
     typer.echo(json.dumps(vars(report), indent=2))
+    typer.echo("changed on disk: a server already running serves the new version after a restart "
+               "(use --url to change a served collection live)", err=True)
 
 
 ServerUrl = Annotated[str | None, typer.Option(help="a running server to change live (default: change on disk)")]
