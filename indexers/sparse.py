@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -38,7 +38,7 @@ class SparseIndex(Protocol):
 @dataclass(frozen=True)
 class SparseBackend:
     spec: type[BaseModel]
-    build: Callable[[Iterable[Doc], int, Path, Any], IndexManifest]
+    build: Callable[..., IndexManifest]  # (docs, count, out_dir, spec, *, docstore_version)
     reader: Callable[[Path], SparseIndex]
 
 
@@ -57,10 +57,10 @@ def backend_of(manifest: IndexManifest) -> SparseBackend:
     return SPARSE_BACKENDS[name]
 
 
-def build_sparse_index(docs: Iterable[Doc], count: int, out_dir: Path, spec: LuceneIndexSpec | Bm25IndexSpec
-                       ) -> IndexManifest:
-    """Build ``spec``'s index with its backend."""
-    return SPARSE_BACKENDS[spec.backend].build(docs, count, out_dir, spec)
+def build_sparse_index(docs: Iterable[Doc], count: int, out_dir: Path, spec: LuceneIndexSpec | Bm25IndexSpec, *,
+                       docstore_version: str | None = None) -> IndexManifest:
+    """Build ``spec``'s index with its backend; ``docstore_version`` is recorded in the manifest."""
+    return SPARSE_BACKENDS[spec.backend].build(docs, count, out_dir, spec, docstore_version=docstore_version)
 
 
 def open_sparse_index(folder: Path) -> SparseIndex:

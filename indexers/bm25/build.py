@@ -71,8 +71,10 @@ def bm25_weights(tfs: NDArray[np.float32], lengths: NDArray[np.float32], idf: fl
     return (idf * (tfs / (tfs + norm))).astype(np.float32)
 
 
-def build_bm25_index(docs: Iterable[Doc], count: int, out_dir: Path, spec: Bm25IndexSpec) -> IndexManifest:
-    """Analyze ``docs`` (title and text, as the Lucene index sees them) and write the postings under ``out_dir``."""
+def build_bm25_index(docs: Iterable[Doc], count: int, out_dir: Path, spec: Bm25IndexSpec, *,
+                     docstore_version: str | None = None) -> IndexManifest:
+    """Analyze ``docs`` (title and text, as the Lucene index sees them) and write the postings under ``out_dir``;
+    ``docstore_version`` (the doc store ``docs`` come from) goes into the manifest."""
     started = time.perf_counter()
     vocab: dict[str, int] = {}
     ids: list[str] = []
@@ -111,7 +113,7 @@ def build_bm25_index(docs: Iterable[Doc], count: int, out_dir: Path, spec: Bm25I
             kind="sparse", name=spec.name, doc_count=n, metric="bm25",
             build={**spec.model_dump(mode="json"), "analyzer": ANALYZER, "avgdl": avgdl, "terms": len(vocab),
                    "postings": int(len(tfs)), "docs_per_second": round(n / max(seconds, 1e-9), 1)},
-            build_seconds=round(seconds, 2),
+            build_seconds=round(seconds, 2), docstore_version=docstore_version,
         )
         manifest.write(tmp)
     log.info("bm25 index %s: %d docs, %d terms in %.1fs", out_dir, n, len(vocab), seconds)
