@@ -12,12 +12,12 @@ from evaluation.harness import run_in_process, run_over_http, summarize
 from evaluation.rerank_eval import PairMemo, evaluate_reranked, split_name
 from indexers.collection import BuildPlan, build_collection, list_collections, open_collection
 from indexers.corpus import BeirDataset
-from indexers.matryoshka import FunnelSpec
+from indexers.matryoshka import FunnelOptions, FunnelSpec
 from rankers.specs import AnySpec
 from service.config import Settings
 from service.encoders import EncoderCache
 from service.pipeline import Pipeline
-from service.specs import FunnelOptions, PipelineSpec
+from service.specs import PipelineSpec
 
 log = logging.getLogger(__name__)
 

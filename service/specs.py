@@ -4,41 +4,41 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from indexers.dense.options import DenseSearchOptions
 from indexers.lucene import Bm25Params
-from indexers.matryoshka.spec import Code
 from rankers.fusion import FusionSpec
 
 RetrieverKind = Literal["sparse", "dense", "hybrid"]
 
 
-class FunnelOptions(BaseModel):
-    """Per-request funnel settings; a field left out takes the index's built default."""
+class PipelineSpec(DenseSearchOptions):
+    """One query's route through the first stage; a search request may override any field (``SearchRequest`` is
+    derived from this class: a field added here is a request field, with its bounds and description).
+
+    An index kind's search options are one model beside the index: the sparse index's are the ``bm25`` field
+    (``Bm25Params``); the dense index's (``ef_search``, ``dimensions``, ``funnel``) are inherited from
+    ``DenseSearchOptions`` so they stay flat on the wire, and ``dense`` hands them to the index.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    dims: int | None = Field(None, ge=8)
-    code: Code | None = None
-    shortlist: int | None = Field(None, ge=1, le=10_000)
+    retriever: RetrieverKind = Field("hybrid", description="sparse, dense, or both fused (hybrid)")
+    sparse_index: str | None = Field(None, description="the sparse index to search [the collection's first]")
+    dense_index: str | None = Field(None, description="the dense index to search [the collection's first]")
+    depth: int = Field(100, ge=1, le=1000, description="candidates each retriever hands to fusion")
+    fusion: FusionSpec = Field(FusionSpec(), description="how hybrid merges the two runs")
+    bm25: Bm25Params = Field(Bm25Params(), description="the sparse index's BM25 (and RM3) parameters")
+    rerank: bool = Field(True, description="apply the second stage, when there is one, to the top rerank_depth "
+                                           "candidates")
+    rerank_depth: int | None = Field(None, ge=1, le=1000, description="first-stage candidates the reranker sees "
+                                                                      "[depth]")
 
-
-class PipelineSpec(BaseModel):
-    """One query's route through the first stage."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    retriever: RetrieverKind = "hybrid"
-    sparse_index: str | None = None  # None: the collection's first sparse index
-    dense_index: str | None = None  # None: the collection's first dense index
-    depth: int = Field(100, ge=1, le=1000)  # candidates each retriever hands to fusion
-    fusion: FusionSpec = FusionSpec()
-    bm25: Bm25Params = Bm25Params()
-    ef_search: int | None = Field(None, ge=1, le=4096)
-    dimensions: int | None = Field(None, ge=8)  # Matryoshka: search at this prefix dimension
-    funnel: FunnelOptions | None = None  # Matryoshka: shortlist at low dims, rescore at full
-    rerank: bool = True  # apply the second stage, when there is one, to the top ``rerank_depth`` candidates
-    rerank_depth: int | None = Field(None, ge=1, le=1000)  # first-stage candidates the reranker sees [depth]
+    @property
+    def dense(self) -> DenseSearchOptions:
+        """The dense index's options for this query."""
+        return DenseSearchOptions(**{name: getattr(self, name) for name in DenseSearchOptions.model_fields})
 
     def override(self, **changes: object) -> PipelineSpec:
         """A copy with the non-None ``changes`` applied (validated)."""

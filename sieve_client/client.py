@@ -117,7 +117,8 @@ class SieveClient:
             k: how many hits.
             retriever: ``sparse``, ``dense`` or ``hybrid``; None takes the server's default.
             **options: other request fields (``depth``, ``fusion``, ``bm25``, ``dense_index``, ``ef_search``,
-                ``include_text``, ``dimensions``, ...); None values are not sent.
+                ``include_text``, ``dimensions``, ``funnel``, ``rerank``, ``timeout_ms``, ...); None values are
+                not sent.
 
         Raises:
             SieveInputError: empty collection or query, bad ``k``, unknown option (before sending).
