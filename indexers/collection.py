@@ -111,17 +111,19 @@ def build_collection(plan: BuildPlan, root: Path) -> dict[str, IndexManifest]:
             build_lucene_index(store.iter_docs(), store.count, out, sspec)
         built[sspec.name] = IndexManifest.read(out)
     encoders: dict[object, Encoder] = {}
-    vectors_of: dict[object, Path] = {}
+    vectors_of: dict[tuple[str, object], Path] = {}
     for dspec in plan.dense:
         out = folder / "indexes" / dspec.name
         if stale or not _same_spec(out, dspec):
             key = dspec.encoder.model_dump_json()
             if key not in encoders:
                 encoders[key] = build_encoder(dspec.encoder)
+            # Vectors are shared by indexes with the same encoder and the same passages (or none).
+            vkey = (key, dspec.passages)
             build_dense_index(
-                store.iter_docs(), store.count, encoders[key], out, dspec, reuse_vectors=vectors_of.get(key)
+                store.iter_docs(), store.count, encoders[key], out, dspec, reuse_vectors=vectors_of.get(vkey)
             )
-            vectors_of[dspec.encoder.model_dump_json()] = out
+            vectors_of[vkey] = out
         built[dspec.name] = IndexManifest.read(out)
     return built
 

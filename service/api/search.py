@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from kernel.errors import InvalidInput
 from service.deadlines import Deadline
 from service.deps import RegistryDep, SettingsDep
-from service.schemas import HitOut, RerankOptions, SearchRequest, SearchResponse
+from service.schemas import HitOut, PassageOut, RerankOptions, SearchRequest, SearchResponse
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -40,7 +40,8 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
         collection=body.collection,
         query=body.query,
         retriever=spec.retriever,
-        hits=[HitOut(id=h.id, score=h.score, title=h.title, text=h.text, stage_scores=h.stage_scores)
+        hits=[HitOut(id=h.id, score=h.score, title=h.title, text=h.text, stage_scores=h.stage_scores,
+                     passage=PassageOut(start=h.passage[0], end=h.passage[1]) if h.passage else None)
               for h in result.hits],
         timings_ms=result.timings_ms,
         counts=result.counts,
