@@ -25,6 +25,11 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
     reranker = None
     if options is not None:
         reranker = registry.rerankers.for_request(options.model, top_n=options.top_n, blend=options.blend)
+    elif body.rerank is True and registry.reranker is None:  # asked for by name: never silently skipped
+        if not registry.rerankers.names:
+            raise InvalidInput('"rerank": true, but this server serves no rerankers (served: none); set '
+                               "SIEVE_RERANK__MODELS or SIEVE_RERANK__RANKERS, or leave rerank out")
+        reranker = registry.rerankers.for_request(None)
     spec = settings.pipeline.override(
         retriever=body.retriever, sparse_index=body.sparse_index, dense_index=body.dense_index,
         depth=body.depth, fusion=body.fusion, bm25=body.bm25, ef_search=body.ef_search,
