@@ -104,10 +104,16 @@ def ensure_untrained(out: Path, base: str = "sentence-transformers/all-MiniLM-L6
 
     from kernel.model_resolver import resolve_model
 
+    import torch
+
     path = resolve_model(base).path
+    model = new_model(path)
+    with torch.no_grad():  # centre the logit on cosine 0.7 so sigmoid(score) spreads over (0, 1); order unchanged
+        model.readout.bias.fill_(-0.7 * float(model.scale))
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".tmp-{out.name}-{uuid.uuid4().hex[:8]}"
     try:
-        save_model(new_model(path), AutoTokenizer.from_pretrained(str(path)), tmp)
+        save_model(model, AutoTokenizer.from_pretrained(str(path)), tmp)
         if is_similarity_model(out):  # another process won the race
             return out
         tmp.rename(out)

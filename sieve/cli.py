@@ -78,6 +78,7 @@ def demo(
     collection: str = "scifact",
     query_text: Annotated[str, typer.Option("--query")] = "Vitamin D deficiency increases the risk of cancer",
     exit_after: Annotated[bool, typer.Option("--exit", help="stop after the sample query")] = False,
+    limit: Annotated[int | None, typer.Option(help="index only the first N docs (a quick try)")] = None,
     index_root: IndexRoot = None,
 ) -> None:
     """The main job: build a default collection (if needed), serve it, answer a sample query, keep serving."""
@@ -85,7 +86,7 @@ def demo(
 
     setup_logging()
     settings = settings_for(index_root)
-    run_demo(settings, collection, query_text, exit_after=exit_after, echo=typer.echo)
+    run_demo(settings, collection, query_text, exit_after=exit_after, echo=typer.echo, limit=limit)
 
 
 @app.command()
