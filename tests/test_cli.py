@@ -58,3 +58,23 @@ def test_bad_dense_spec_and_missing_source_fail_clearly(tmp_path: Path) -> None:
     result = runner.invoke(app, ["index", "build", "--collection", "x", "--dense", "oops", "--index-root",
                                  str(tmp_path)])
     assert result.exit_code != 0 and "NAME:BACKEND:FACTORY" in result.output
+
+
+def test_build_with_passages_reports_truncation_and_prefixes(tmp_path: Path) -> None:
+    """``--chunk``: passages counted and reported; without it the documents cut at the encoder's window are counted."""
+    long_text = " ".join(f"Sentence {i} about turbulent boundary layers on swept wings." for i in range(60))
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(json.dumps(d) + "\n" for d in [{"_id": "long", "text": long_text},
+                                                              {"_id": "short", "text": "Flutter of panels"}]))
+    common = ["index", "build", "--collection", "c", "--source", str(source), "--dense", "dense:onnx:Flat",
+              "--index-root", str(tmp_path / "root"), "--no-sparse"]
+    out = _run(*common)
+    assert "c/dense: dense, 2 docs, built" in out
+    assert "truncation: 1 of 2 documents are longer than the encoder's 254 tokens and were cut" in out
+    assert "matryoshka prefixes: dims [256, 128, 64, 32]" in out
+    out = _run(*common, "--chunk", "64:16:sum", "--no-prefixes")
+    assert "c/dense: dense, 2 docs (" in out and "passages)" in out
+    assert "truncation: 0 of" in out and "passages are longer" in out and "matryoshka" not in out
+    hits = json.loads(_run("query", "sentence 42 turbulent", "--collection", "c", "--retriever", "dense",
+                           "--index-root", str(tmp_path / "root")))["hits"]
+    assert hits[0]["id"] == "long"
