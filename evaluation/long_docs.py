@@ -15,8 +15,8 @@ NEEDLES: tuple[tuple[str, str], ...] = (  # (a short paragraph, the question onl
     ("The lighthouse keeper on Skellig Island kept a storm log. In 1911 he recorded 214 storm days, the most in the "
      "lighthouse's history. Gales that winter tore the lantern's copper roof away twice.",
      "How many storm days did the Skellig Island lighthouse keeper record?"),
-    ("The town of Ashdown had no fire bell until 1870. Copper pots from the old Ashdown bakery were melted down to cast "
-     "it. The bell still hangs above the town hall and rings at noon.",
+    ("The town of Ashdown had no fire bell until 1870. Copper pots from the old Ashdown bakery were melted down to "
+     "cast it. The bell still hangs above the town hall and rings at noon.",
      "What was melted down to cast the Ashdown fire bell?"),
     ("The chess club of Vilnius won its championship trophy in 1949. The club lost the trophy during a ferry crossing "
      "to Stockholm in 1952. Divers searched the harbour but the trophy was never found.",

@@ -100,11 +100,10 @@ def ensure_untrained(out: Path, base: str = "sentence-transformers/all-MiniLM-L6
     import shutil
     import uuid
 
+    import torch
     from transformers import AutoTokenizer
 
     from kernel.model_resolver import resolve_model
-
-    import torch
 
     path = resolve_model(base).path
     model = new_model(path)
