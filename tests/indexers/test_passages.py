@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from evaluation.long_docs import LongCorpus, make_long_corpus
 from indexers.collection import BuildPlan, build_collection, open_collection
 from indexers.dense import DenseIndexSpec
-from indexers.dense.passages import ChunkSpec, windows
+from indexers.dense.passages import ChunkSpec, aggregate, windows
 from indexers.encoders import EncoderSpec, build_encoder
 from kernel.errors import InvalidInput
 
@@ -44,6 +45,15 @@ def test_chunk_spec_and_windows() -> None:
     assert windows(offsets, 39, ChunkSpec(window=8, overlap=2)) == [(0, 15), (12, 27), (24, 39)]
     assert windows(offsets, 39, ChunkSpec(window=32, overlap=4)) == [(0, 39)]
     assert windows([], 0, ChunkSpec()) == [(0, 0)]
+
+
+def test_passage_hits_fold_into_documents_by_max_or_sum() -> None:
+    docids, spans = ["a", "b", "a", "c"], np.array([[0, 10], [0, 5], [8, 20], [3, 9]])
+    scores, positions = np.array([0.5, 0.6, 0.45, 0.2, 0.0]), np.array([2, 1, 0, 3, -1])
+    assert aggregate(docids, spans, scores, positions, 2, "max") == [("b", 0.6, (0, 5)), ("a", 0.5, (8, 20))]
+    top = aggregate(docids, spans, scores, positions, 3, "sum")
+    assert [(d, round(s, 2), span) for d, s, span in top] == [("a", 0.95, (8, 20)), ("b", 0.6, (0, 5)),
+                                                              ("c", 0.2, (3, 9))]
 
 
 def test_the_answer_is_past_the_first_window(long_corpus: LongCorpus) -> None:
