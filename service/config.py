@@ -183,7 +183,7 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = RateLimitSettings()
     cors: CorsSettings = CorsSettings()
     tracing: TracingSettings = TracingSettings()
-    rerank: RerankSettings = RerankSettings()
+    rerank: RerankSettings = Field(default_factory=RerankSettings)  # per Settings(): the default model is looked up
 
     def check_exposure(self) -> None:
         """Refuse to serve a non-loopback ``host`` with auth off unless ``allow_insecure`` says so.
