@@ -112,3 +112,23 @@ async def test_search_api_returns_passage_offsets(long_root: Path, long_corpus: 
         resp = await client.post("/v1/search", json={"collection": "long", "query": "storm days", "k": 2,
                                                      "retriever": "dense", "dense_index": "whole"})
         assert all(h["passage"] is None for h in resp.json()["hits"])
+
+
+def test_live_updates_re_split_a_passage_index(long_root: Path, long_corpus: LongCorpus, tmp_path: Path) -> None:
+    import shutil
+
+    from indexers.updates import apply_changes
+    from kernel.types import Doc
+
+    root = tmp_path / "copy"
+    shutil.copytree(long_root, root)
+    before = open_collection(root / "long").dense["passages"].manifest.build["passage_count"]
+    new = Doc("fresh", "The Halvorsen glacier advanced forty metres in the winter of 2003. " * 30, title="Glaciers")
+    apply_changes(root, "long", encoder_for=build_encoder, upserts=[new], deletes=["long-3"])
+    col = open_collection(root / "long")
+    index = col.dense["passages"]
+    assert index.manifest.doc_count == 4 and "long-3" not in index.docids
+    assert before - 30 < index.manifest.build["passage_count"] < before  # one long document out, a short one in
+    top = index.search(build_encoder(EncoderSpec()).encode_queries(["How far did the Halvorsen glacier advance?"]),
+                       1)[0][0]
+    assert top[0] == "fresh" and "Halvorsen" in new.text[top.passage[0]:top.passage[1]]
