@@ -31,13 +31,19 @@ def serve(
     """Serve every collection under the index root over HTTP."""
     import uvicorn
 
+    from service.config import InsecureSettings
     from service.logs import configure_logging
     from service.main import create_app
 
     settings = settings_for(index_root)
     settings = settings.model_copy(update={"host": host or settings.host, "port": port or settings.port})
     configure_logging(settings.log_level, settings.log_format)  # JSON lines with request ids (SIEVE_LOG_FORMAT)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    try:
+        app = create_app(settings)
+    except InsecureSettings as exc:
+        typer.echo(f"sieve serve: {exc}", err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
 
 
 @app.command()

@@ -78,3 +78,11 @@ def test_build_with_passages_reports_truncation_and_prefixes(tmp_path: Path) -> 
     hits = json.loads(_run("query", "sentence 42 turbulent", "--collection", "c", "--retriever", "dense",
                            "--index-root", str(tmp_path / "root")))["hits"]
     assert hits[0]["id"] == "long"
+
+
+def test_serve_refuses_the_network_without_keys(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``sieve serve --host 0.0.0.0`` with auth off exits 2 naming the ways out, before binding anything."""
+    for var in ("SIEVE_AUTH__API_KEYS", "SIEVE_ALLOW_INSECURE", "SIEVE_CONFIG_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    result = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--index-root", str(tmp_path)])
+    assert result.exit_code == 2 and "SIEVE_ALLOW_INSECURE=1" in result.output
