@@ -49,8 +49,9 @@ def pack_hits(hits: list[Hit], counts: dict[str, int]) -> bytes:
 
 def unpack_hits(blob: bytes) -> tuple[list[Hit], dict[str, int]]:
     data = orjson.loads(blob)
-    return [Hit(i, s, t, x, st, tuple(p) if p else None)  # type: ignore[arg-type]
-            for i, s, t, x, st, p in data["hits"]], data["counts"]
+    # Rows cached before hits carried passages have five fields; they stay readable until they expire.
+    return [Hit(*row[:5], passage=tuple(row[5]) if len(row) > 5 and row[5] else None)  # type: ignore[arg-type]
+            for row in data["hits"]], data["counts"]
 
 
 class LruCache:
