@@ -134,9 +134,6 @@ async def test_search_results_are_cached_per_request_shape(client: httpx.AsyncCl
 def test_cached_hits_keep_passage_offsets_and_old_rows_stay_readable() -> None:
     import orjson
 
-    from kernel.types import Hit
-    from service.cache import pack_hits, unpack_hits
-
     hits = [Hit("a", 1.0, "t", "text", {"dense": 1.0}, (3, 9)), Hit("b", 0.5)]
     assert unpack_hits(pack_hits(hits, {"dense.rescored": 4})) == (hits, {"dense.rescored": 4})
     old = orjson.dumps({"hits": [["a", 1.0, "t", "text", {}]], "counts": {}})  # written before passages existed
