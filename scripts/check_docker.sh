@@ -74,7 +74,8 @@ need("redis" in deps, "api depends on redis")
 env = api.get("environment") or {}
 if isinstance(env, list):  # the `- KEY=value` form
     env = dict(str(e).partition("=")[::2] for e in env)
-need(str(env.get("SIEVE_REDIS_URL", "")).startswith("redis://redis:"), "api has SIEVE_REDIS_URL")
+need(str(env.get("SIEVE_CACHE__URL", "")).startswith("redis://redis:"), "api has SIEVE_CACHE__URL (its Redis)")
+need("SIEVE_ADMIN_KEY:?" in str(env.get("SIEVE_AUTH__API_KEYS", "")), "api requires an admin key (SIEVE_ADMIN_KEY)")
 need(any(str(p).endswith("8000") for p in api.get("ports", [])), "api publishes port 8000")
 need(bool((api.get("healthcheck") or {}).get("test")), "api has a healthcheck")
 need("gpu" in (gpu.get("profiles") or []), "api-gpu is in the 'gpu' profile")
