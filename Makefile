@@ -5,6 +5,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 COLLECTION ?= scifact
+TYPED  := kernel indexers rankers training service evaluation sieve sieve_client
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
@@ -33,9 +34,11 @@ serve: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# mypy: strict over every package (pyproject's [tool.mypy], with the pydantic plugin); about 2-5 minutes cold.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/check_module_size.py
+	$(BIN)/mypy $(TYPED)
 
 eval: setup
 	$(BIN)/sieve eval beir --data $${SIEVE_DATA_DIR:-../shared/datasets}/$(COLLECTION) \

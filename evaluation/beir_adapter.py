@@ -13,7 +13,7 @@ from service.pipeline import Pipeline
 from service.specs import PipelineSpec
 
 
-class SieveSearch(BaseSearch):
+class SieveSearch(BaseSearch):  # type: ignore[misc]  # beir has no type information: its base class is Any
     """Searches a built Sieve collection; BEIR's ``corpus`` argument is ignored (the index already holds it).
 
     Example:

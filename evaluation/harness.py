@@ -7,8 +7,10 @@ import json
 import logging
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 from tqdm.auto import tqdm
@@ -20,6 +22,8 @@ from service.specs import PipelineSpec
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 @dataclass
 class RunResult:
@@ -27,9 +31,12 @@ class RunResult:
     latencies_ms: list[float]
 
 
-async def _gather(queries: dict[str, str], one, concurrency: int, desc: str) -> RunResult:  # type: ignore[no-untyped-def]
+async def _gather(
+    queries: dict[str, str], one: Callable[[str], Awaitable[T]], concurrency: int, desc: str
+) -> tuple[dict[str, T], list[float]]:
+    """``one`` over every query, ``concurrency`` at a time: its result per query id, and the latencies in ms."""
     sem = asyncio.Semaphore(concurrency)
-    run: Run = {}
+    run: dict[str, T] = {}
     latencies: list[float] = []
     bar = tqdm(total=len(queries), desc=desc, unit="q")
 
@@ -42,7 +49,7 @@ async def _gather(queries: dict[str, str], one, concurrency: int, desc: str) -> 
 
     await asyncio.gather(*(task(q, t) for q, t in queries.items()))
     bar.close()
-    return RunResult(run, latencies)
+    return run, latencies
 
 
 async def run_in_process(
@@ -54,7 +61,7 @@ async def run_in_process(
         result = await pipeline.run(text, k=k, spec=spec, include_text=False)
         return {h.id: h.score for h in result.hits}
 
-    return await _gather(queries, one, concurrency, f"{spec.retriever} (in-process)")
+    return RunResult(*await _gather(queries, one, concurrency, f"{spec.retriever} (in-process)"))
 
 
 async def run_over_http(
@@ -72,7 +79,7 @@ async def run_over_http(
             resp.raise_for_status()
             return {h["id"]: h["score"] for h in resp.json()["hits"]}
 
-        return await _gather(queries, one, concurrency, f"{spec.retriever} (http)")
+        return RunResult(*await _gather(queries, one, concurrency, f"{spec.retriever} (http)"))
 
 
 def summarize(

@@ -23,6 +23,7 @@ from evaluation.metrics import Qrels, Run
 from kernel.types import Hit
 from rankers.base import Reranker, assemble, blend_scores, passage
 from rankers.cross_encoder import CrossEncoderReranker
+from rankers.fusion import Normalization
 from rankers.registry import build_reranker
 from rankers.specs import AnySpec
 from service.pipeline import Pipeline
@@ -46,8 +47,7 @@ async def first_stage(pipeline: Pipeline, queries: dict[str, str], spec: Pipelin
     async def one(text: str) -> list[Hit]:
         return (await pipeline.run(text, k=depth, spec=spec, include_text=True)).hits
 
-    result = await _gather(queries, one, 4, f"{spec.retriever} top-{depth} (in-process)")
-    return dict(result.run), result.latencies_ms  # type: ignore[arg-type]
+    return await _gather(queries, one, 4, f"{spec.retriever} top-{depth} (in-process)")
 
 
 def _rerank_pointwise(reranker: CrossEncoderReranker, qid: str, query: str, hits: list[Hit], memo: PairMemo
@@ -87,14 +87,14 @@ def rerank_all(reranker: Reranker, queries: dict[str, str], candidates: dict[str
 
 
 def blended_run(first: dict[str, list[Hit]], reranked: dict[str, list[Hit]], stage: str, weight: float,
-                normalization: str) -> Run:
+                normalization: Normalization) -> Run:
     """Run files for one blend weight, from the raw reranker scores already in ``stage_scores[stage]``."""
     run: Run = {}
     for qid, hits in reranked.items():
         prior = {h.id: h.score for h in first.get(qid, [])}
         scored = [h for h in hits if stage in h.stage_scores]
         final = blend_scores([h.stage_scores[stage] for h in scored], [prior[h.id] for h in scored],
-                             weight, normalization)  # type: ignore[arg-type]
+                             weight, normalization)
         run[qid] = {h.id: float(s) for h, s in zip(scored, final, strict=True)}
     return run
 

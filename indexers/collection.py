@@ -169,9 +169,14 @@ class Collection:
     stale: dict[str, str] = field(default_factory=dict)  # index name -> why it is not served
 
     @property
+    def indexes(self) -> dict[str, SparseIndex | DenseIndex]:
+        """Every served index by name, sparse and dense."""
+        return {**self.sparse, **self.dense}
+
+    @property
     def version(self) -> str:
         """Changes whenever any index is rebuilt (keys caches)."""
-        return "+".join(sorted(f"{n}:{i.manifest.version}" for n, i in {**self.sparse, **self.dense}.items()))
+        return "+".join(sorted(f"{n}:{i.manifest.version}" for n, i in self.indexes.items()))
 
 
 # Reader per manifest kind; a sparse index's own reader then follows its manifest's backend (indexers/sparse.py).

@@ -17,10 +17,11 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -59,7 +60,10 @@ class ChangeReport:
     versions: dict[str, str] = field(default_factory=dict)
 
 
-def _spec(model: type[DenseIndexSpec] | type[MatryoshkaSpec], build: dict[str, object]):  # type: ignore[no-untyped-def]
+_SpecT = TypeVar("_SpecT", DenseIndexSpec, MatryoshkaSpec)
+
+
+def _spec(model: type[_SpecT], build: Mapping[str, object]) -> _SpecT:
     return model.model_validate({k: v for k, v in build.items() if k in model.model_fields})
 
 
@@ -118,7 +122,7 @@ def _rebuild_index(old: Path, out: Path, store: DocStore, changed: set[str], enc
                           docstore_version=store.version)
     if "matryoshka" in manifest.build:
         info = manifest.build["matryoshka"]
-        mspec = _spec(MatryoshkaSpec, info)  # type: ignore[arg-type]
+        mspec = _spec(MatryoshkaSpec, info)
         add_matryoshka(out, mspec, transform=PrefixTransform.load(old),
                        transform_info={"trained_on": info.get("trained_on")})
 

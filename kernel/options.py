@@ -24,7 +24,7 @@ def optional_fields(model: type[BaseModel], *, exclude: Collection[str] = ()) ->
             continue
         annotation: Any = info.annotation | None  # type: ignore[operator]
         if info.metadata:
-            annotation = Annotated[(annotation, *info.metadata)]  # type: ignore[valid-type]
+            annotation = Annotated[(annotation, *info.metadata)]
         fields[name] = (annotation, Field(None, description=info.description, title=info.title,
                                           examples=info.examples))
     return fields

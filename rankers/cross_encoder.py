@@ -22,6 +22,8 @@ from rankers.specs import CrossEncoderSpec
 
 log = logging.getLogger(__name__)
 
+RawScores = Sequence[float] | NDArray[np.float32]  # one model score per pair: a batcher's list or predict's array
+
 
 @dataclass(frozen=True)
 class PairScores:
@@ -40,7 +42,7 @@ class PairPlan:
     truncated: tuple[int, ...]
     tokens: int
 
-    def scores(self, raw: Sequence[float]) -> PairScores:
+    def scores(self, raw: RawScores) -> PairScores:
         return PairScores(np.asarray(raw, dtype=np.float32).reshape(-1), self.truncated, self.tokens)
 
 

@@ -43,7 +43,7 @@ _LOCK = threading.Lock()
 
 def parse_spec(value: object) -> AnySpec:
     """A spec from a dict (or JSON-like object); a dict without ``kind`` is a cross-encoder."""
-    return SPEC.validate_python(value)  # type: ignore[no-any-return]
+    return SPEC.validate_python(value)
 
 
 def build_reranker(spec: AnySpec) -> Reranker:

@@ -50,7 +50,7 @@ def pack_hits(hits: list[Hit], counts: dict[str, int]) -> bytes:
 def unpack_hits(blob: bytes) -> tuple[list[Hit], dict[str, int]]:
     data = orjson.loads(blob)
     # Rows cached before hits carried passages have five fields; they stay readable until they expire.
-    return [Hit(*row[:5], passage=tuple(row[5]) if len(row) > 5 and row[5] else None)  # type: ignore[arg-type]
+    return [Hit(row[0], row[1], row[2], row[3], row[4], passage=tuple(row[5]) if len(row) > 5 and row[5] else None)
             for row in data["hits"]], data["counts"]
 
 

@@ -12,11 +12,13 @@ from service.registry import Registry
 
 # ``async`` on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per request.
 async def _registry(request: Request) -> Registry:
-    return request.app.state.registry  # type: ignore[no-any-return]
+    registry: Registry = request.app.state.registry  # app.state is untyped: this names what the lifespan put there
+    return registry
 
 
 async def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 RegistryDep = Annotated[Registry, Depends(_registry)]

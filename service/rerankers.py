@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from kernel.errors import NotFound
 from kernel.types import Hit
 from rankers.base import Reranker, RerankReport, split_head
-from rankers.cross_encoder import CrossEncoderReranker, PairScores
+from rankers.cross_encoder import CrossEncoderReranker, PairScores, RawScores
 from rankers.pair_models import Pair
 from rankers.registry import build_reranker
 from rankers.specs import AnySpec, CrossEncoderSpec
@@ -47,7 +47,7 @@ class BatchedCrossEncoder(Reranker):
         """Raw scores in passage order; the pairs share model calls with other requests' pairs."""
         plan = await run_blocking(self._executor, lambda: self.inner.plan(query, passages))
         if self._batcher is None:
-            raw: Sequence[float] = await run_blocking(self._executor, lambda: self.inner.predict(plan.pairs))
+            raw: RawScores = await run_blocking(self._executor, lambda: self.inner.predict(plan.pairs))
         else:
             raw = await self._batcher.submit_many(plan.pairs)
         return plan.scores(raw)
@@ -79,7 +79,7 @@ async def score_documents(reranker: Reranker, query: str, texts: Sequence[str]) 
     if isinstance(reranker, BatchedCrossEncoder):
         scores = await reranker.ascore(query, texts)
         raw = [float(s) for s in scores.scores]
-        warnings = ()
+        warnings: tuple[str, ...] = ()
         if scores.truncated:
             warnings = (f"{len(scores.truncated)} of {len(texts)} documents were truncated to fit "
                         f"{reranker.spec.max_length} tokens with the query (indexes {list(scores.truncated[:20])}); "

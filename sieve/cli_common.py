@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from service.config import Settings
+
+if TYPE_CHECKING:  # for annotations only; the parsers import these when called
+    from pydantic import BaseModel
+
+    from indexers.dense import DenseIndexSpec
+    from indexers.matryoshka.spec import FunnelSpec
 
 IndexRoot = Annotated[Path | None, typer.Option(help="where collections live [env SIEVE_INDEX_ROOT]")]
 
@@ -24,7 +30,7 @@ def settings_for(index_root: Path | None) -> Settings:
     return settings.model_copy(update={"index_root": index_root}) if index_root else settings
 
 
-def parse_dense(value: str):  # type: ignore[no-untyped-def]
+def parse_dense(value: str) -> DenseIndexSpec:
     """``NAME:BACKEND:FACTORY[:MODEL]`` -> a DenseIndexSpec (e.g. ``dense-hnsw:torch:HNSW32``)."""
     from indexers.dense import DenseIndexSpec
     from indexers.encoders import EncoderSpec
@@ -32,11 +38,11 @@ def parse_dense(value: str):  # type: ignore[no-untyped-def]
     parts = value.split(":", 3)
     if len(parts) < 3:
         raise typer.BadParameter(f"{value!r}: expected NAME:BACKEND:FACTORY[:MODEL], e.g. dense:torch:Flat")
-    encoder = EncoderSpec(backend=parts[1], **({"model": parts[3]} if len(parts) == 4 else {}))  # type: ignore[arg-type]
+    encoder = EncoderSpec(backend=parts[1], **({"model": parts[3]} if len(parts) == 4 else {}))
     return DenseIndexSpec(name=parts[0], encoder=encoder, factory=parts[2])
 
 
-def parse_sparse(value: str):  # type: ignore[no-untyped-def]
+def parse_sparse(value: str) -> BaseModel:
     """``NAME:BACKEND`` -> a sparse index spec (e.g. ``bm25:native``, ``bm25-lucene:lucene``)."""
     from indexers.sparse import SPARSE_BACKENDS
 
@@ -47,11 +53,11 @@ def parse_sparse(value: str):  # type: ignore[no-untyped-def]
     return SPARSE_BACKENDS[backend].spec(name=name)
 
 
-def parse_funnel(value: str):  # type: ignore[no-untyped-def]
+def parse_funnel(value: str) -> FunnelSpec:
     """``DIMS:CODE:SHORTLIST`` -> FunnelSpec (e.g. ``64:sq8:200``)."""
     from indexers.matryoshka.spec import FunnelSpec
 
     parts = value.split(":")
     if len(parts) != 3:
         raise typer.BadParameter(f"{value!r}: expected DIMS:CODE:SHORTLIST, e.g. 64:sq8:200")
-    return FunnelSpec(dims=int(parts[0]), code=parts[1], shortlist=int(parts[2]))  # type: ignore[arg-type]
+    return FunnelSpec(dims=int(parts[0]), code=parts[1], shortlist=int(parts[2]))

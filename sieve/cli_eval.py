@@ -69,11 +69,11 @@ def eval_beir(
     rerankers = {
         "listwise": ListwiseSpec(llm=chat, window=window, stride=stride),
         "first": ListwiseSpec(llm=chat, mode="first", window=window, stride=stride),
-        "pairwise": PairwiseSpec(llm=chat, strategy=pairwise_strategy, passes=passes),  # type: ignore[arg-type]
+        "pairwise": PairwiseSpec(llm=chat, strategy=pairwise_strategy, passes=passes),
     }
     if reranker:
-        rerankers["ce"] = CrossEncoderSpec(model=reranker, max_length=rerank_max_length,  # type: ignore[assignment]
-                                           backend=reranker_backend, quantize=quantize)  # type: ignore[arg-type]
+        rerankers["ce"] = CrossEncoderSpec(model=reranker, max_length=rerank_max_length,
+                                           backend=reranker_backend, quantize=quantize)
 
     setup_logging()
     settings = settings_for(index_root)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -74,7 +74,7 @@ def index_build(
 
 
 def _change_collection(collection: str, url: str | None, api_key: str | None, index_root: Path | None, route: str,
-                       body: dict, **changes: object) -> None:
+                       body: dict[str, Any], **changes: object) -> None:
     """Send a change to a running server (which swaps it in live), or apply it on disk under the collection's write
     lock (the one the server's admin routes take); a server already running serves the new version after a restart
     or a change sent to it with ``--url``."""
@@ -164,7 +164,7 @@ def index_matryoshka(
     setup_logging()
     settings = settings_for(index_root)
     folder = settings.index_root / collection / "indexes" / index
-    spec = MatryoshkaSpec(transform=transform, dims=tuple(int(d) for d in dims.split(",")),  # type: ignore[arg-type]
+    spec = MatryoshkaSpec(transform=transform, dims=tuple(int(d) for d in dims.split(",")),
                           codes=tuple(codes.split(",")), funnel=parse_funnel(funnel), adaptor_steps=steps)
     supervision = None
     if supervise:

@@ -94,7 +94,7 @@ def train_cross_encoder_cmd(
     settings = settings_for(index_root)
     col = open_collection(settings.index_root / (collection or data.name))  # type: ignore[union-attr]
     mining = MiningSpec(depth=mine_depth, negatives=negatives, teacher_weight=teacher_weight)
-    spec = CrossEncoderTrainSpec(base_model=base_model, loss=loss, epochs=epochs, head=head,  # type: ignore[arg-type]
+    spec = CrossEncoderTrainSpec(base_model=base_model, loss=loss, epochs=epochs, head=head,
                                  learning_rate=learning_rate, max_length=max_length, dev_queries=dev_queries,
                                  dev_depth=dev_depth, queries_per_batch=queries_per_batch,
                                  freeze_layers=freeze_layers, max_train_queries=max_train_queries,

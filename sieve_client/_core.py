@@ -57,7 +57,7 @@ class RetryPolicy:
         after = _retry_after(response) if response is not None else None
         if after is not None:
             return min(after, self.max_backoff)
-        base = min(self.backoff * (2**attempt), self.max_backoff)
+        base = min(self.backoff * (2.0**attempt), self.max_backoff)  # float power: int ** int is typed Any
         return base * (1 + random.uniform(0, self.jitter))
 
 
@@ -141,7 +141,9 @@ def check_search_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return dict(options)
 
 
-def search_body(collection: str, query: str, k: int, retriever: str | None, options: Mapping[str, Any]) -> dict:
+def search_body(
+    collection: str, query: str, k: int, retriever: str | None, options: Mapping[str, Any]
+) -> dict[str, Any]:
     """The JSON body of ``POST /v1/search``; options set to None are left out (the server default applies)."""
     check_search_options(options)
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -155,7 +157,7 @@ def search_body(collection: str, query: str, k: int, retriever: str | None, opti
 
 def embed_body(
     input: str | Sequence[str], model: str, dimensions: int | None, encoding_format: str, user: str | None
-) -> dict:
+) -> dict[str, Any]:
     """The JSON body of ``POST /v1/embeddings`` (OpenAI shape; ``model`` is required there too)."""
     texts = [input] if isinstance(input, str) else list(input)
     if not texts:
@@ -171,7 +173,7 @@ def embed_body(
     return body
 
 
-def rerank_body(query: str, documents: Sequence[str], model: str | None, top_n: int | None) -> dict:
+def rerank_body(query: str, documents: Sequence[str], model: str | None, top_n: int | None) -> dict[str, Any]:
     """The JSON body of ``POST /v2/rerank`` (Cohere v2 shape, documents as plain strings)."""
     if isinstance(documents, str) or not isinstance(documents, Sequence):
         raise SieveInputError("documents must be a list of strings")

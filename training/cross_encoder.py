@@ -21,12 +21,15 @@ import logging
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernel.errors import InvalidInput
 from kernel.model_resolver import resolve_model
 from training.rank_lists import RankList
 from training.specs import CrossEncoderTrainSpec
+
+if TYPE_CHECKING:
+    from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ def _dev_samples(dev: list[RankList], rankings: dict[str, list[str]], spec: Cros
     return samples
 
 
-def _dev_evaluator(samples: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
+def _dev_evaluator(samples: list[dict[str, Any]]) -> CrossEncoderRerankingEvaluator:
     """nDCG@10 of reranking the dev samples, for the sentence-transformers trainer."""
     from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
 

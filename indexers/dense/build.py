@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +23,9 @@ from indexers.matryoshka.build import add_matryoshka
 from indexers.matryoshka.spec import MatryoshkaSpec
 from kernel.errors import IndexUnavailable, InvalidInput
 from kernel.types import Doc
+
+if TYPE_CHECKING:
+    import faiss
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +92,7 @@ def encode_corpus(
     return ids, vectors
 
 
-def make_faiss_index(vectors: NDArray[np.float32], spec: DenseIndexSpec) -> object:
+def make_faiss_index(vectors: NDArray[np.float32], spec: DenseIndexSpec) -> faiss.Index:
     """Train (when the factory needs it) and fill a FAISS index over inner product."""
     import faiss
 

@@ -18,12 +18,14 @@ from indexers.matryoshka.spec import FunnelOptions
 from kernel.errors import IndexUnavailable, InvalidInput
 
 if TYPE_CHECKING:
+    import faiss
+
     from indexers.matryoshka.view import MatryoshkaView
 
 log = logging.getLogger(__name__)
 
 
-class DenseRow(tuple):  # type: ignore[type-arg]
+class DenseRow(tuple[str, float]):
     """One hit: unpacks as ``(doc_id, score)`` like every retriever's rows; ``passage`` is the best passage's
     ``(start, end)`` character span in the document's text on a passage index, else ``None``."""
 
@@ -36,6 +38,15 @@ class DenseRow(tuple):  # type: ignore[type-arg]
 
 
 Rows = list[list[DenseRow]]  # per query row: documents best first, each unpacking as (doc_id, score)
+
+
+def _hnsw_params(ef_search: int) -> faiss.SearchParameters:
+    """``faiss.SearchParametersHNSW(efSearch=ef_search)``."""
+    import faiss
+
+    # The type stubs bundled with faiss leave SearchParametersHNSW out; the runtime module has it.
+    params: faiss.SearchParameters = faiss.SearchParametersHNSW(efSearch=ef_search)  # type: ignore[attr-defined]
+    return params
 
 
 class DenseIndex:
@@ -61,7 +72,7 @@ class DenseIndex:
         if self.manifest.build.get("passages"):
             self.chunking = ChunkSpec.model_validate(self.manifest.build["passages"])
             self._spans = np.load(folder / PASSAGES_FILE)
-        self._params = self._search_params(faiss)
+        self._params = self._search_params()
         self.matryoshka: MatryoshkaView | None = None
         if "matryoshka" in self.manifest.build:
             from indexers.matryoshka.view import MatryoshkaView
@@ -72,15 +83,19 @@ class DenseIndex:
             self._index = faiss.index_cpu_to_gpu(self._gpu_res, 0, self._index)
             log.info("dense index %s moved to GPU", folder.name)
 
-    def _search_params(self, faiss: object) -> object | None:
+    def _search_params(self) -> faiss.SearchParameters | None:
+        import faiss
+
         build = self.manifest.build
-        inner = faiss.downcast_index(self._index)  # type: ignore[attr-defined]
+        inner = faiss.downcast_index(self._index)
         if hasattr(inner, "hnsw"):
-            return faiss.SearchParametersHNSW(efSearch=int(build.get("hnsw_ef_search", 128)))  # type: ignore[attr-defined]
+            return _hnsw_params(int(build.get("hnsw_ef_search", 128)))
         if hasattr(faiss, "extract_index_ivf"):
             try:
-                faiss.extract_index_ivf(self._index)  # type: ignore[attr-defined]
-                return faiss.SearchParametersIVF(nprobe=int(build.get("ivf_nprobe", 16)))  # type: ignore[attr-defined]
+                faiss.extract_index_ivf(self._index)
+                params = faiss.SearchParametersIVF()
+                params.nprobe = int(build.get("ivf_nprobe", 16))
+                return params
             except RuntimeError:
                 return None
         return None
@@ -118,8 +133,8 @@ class DenseIndex:
 
         params = self._params
         fetch = self._fetch(k)
-        if ef_search is not None and isinstance(params, faiss.SearchParametersHNSW):
-            params = faiss.SearchParametersHNSW(efSearch=max(ef_search, fetch))
+        if ef_search is not None and isinstance(params, faiss.SearchParametersHNSW):  # type: ignore[attr-defined]
+            params = _hnsw_params(max(ef_search, fetch))
         scores, positions = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), fetch, params=params)
         return [self._row(s, p, k) for s, p in zip(scores, positions, strict=True)]
 
@@ -127,7 +142,7 @@ class DenseIndex:
         """Vectors to fetch for ``k`` documents: ``k``, or ``overfetch`` passages per document on a passage index."""
         return min(k * self.chunking.overfetch if self.chunking else k, len(self.docids))
 
-    def _row(self, scores: NDArray, positions: NDArray, k: int) -> list[DenseRow]:
+    def _row(self, scores: NDArray[np.float32], positions: NDArray[np.int64], k: int) -> list[DenseRow]:
         """FAISS positions -> documents; on a passage index, passages folded into their documents (best span kept)."""
         if self.chunking is None or self._spans is None:
             return [DenseRow(self.docids[p], float(s)) for s, p in zip(scores, positions, strict=True) if p >= 0][:k]
@@ -163,4 +178,5 @@ class DenseIndex:
 
     def vectors(self) -> NDArray[np.float32]:
         """The full-dimension document vectors, memory-mapped from disk."""
-        return np.load(self.folder / VECTORS_FILE, mmap_mode="r")
+        vectors: NDArray[np.float32] = np.load(self.folder / VECTORS_FILE, mmap_mode="r")
+        return vectors

@@ -49,7 +49,7 @@ class ChunkSpec(BaseModel):
             if len(parts) not in (2, 3):
                 raise ValueError("expected WINDOW:OVERLAP[:max|sum]")
             agg = {"aggregate": parts[2]} if len(parts) == 3 else {}
-            return cls(window=int(parts[0]), overlap=int(parts[1]), **agg)  # type: ignore[arg-type]
+            return cls(window=int(parts[0]), overlap=int(parts[1]), **agg)
         except ValueError as exc:
             raise InvalidInput(f"bad --chunk {text!r}: {exc}") from None
 
@@ -103,8 +103,8 @@ def split_corpus(docs: Iterable[Doc], encoder: Encoder, spec: ChunkSpec, batch: 
     return out
 
 
-def aggregate(docids: list[str], spans: NDArray[np.int64], scores: NDArray, positions: NDArray, k: int,
-              how: str) -> list[tuple[str, float, tuple[int, int]]]:
+def aggregate(docids: list[str], spans: NDArray[np.int64], scores: NDArray[np.float32], positions: NDArray[np.int64],
+              k: int, how: str) -> list[tuple[str, float, tuple[int, int]]]:
     """Passage hits (one query's FAISS row) -> the top ``k`` documents, each with its best passage's span."""
     best: dict[str, tuple[float, int]] = {}
     total: dict[str, float] = {}

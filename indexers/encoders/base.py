@@ -54,4 +54,5 @@ class Encoder(Protocol):
 def l2_normalize(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
     """Rows scaled to unit length (zero rows left as they are)."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+    out: NDArray[np.float32] = (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+    return out

@@ -55,7 +55,9 @@ class SentenceTransformerEncoder:
 
     @property
     def max_tokens(self) -> int:
-        return int(self._model.max_seq_length) - len(self._model.tokenizer("")["input_ids"])
+        # No window set on the model: sentence-transformers then truncates at the tokenizer's own limit.
+        limit = self._model.max_seq_length or self._model.tokenizer.model_max_length
+        return int(limit) - len(self._model.tokenizer("")["input_ids"])
 
     def token_offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         enc = self._model.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True,

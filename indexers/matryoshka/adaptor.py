@@ -54,7 +54,8 @@ def train_adaptor(
     torch.nn.init.zeros_(l2.bias)
 
     def adapt(x: torch.Tensor) -> torch.Tensor:
-        return x + l2(torch.relu(l1(x)))
+        out: torch.Tensor = x + l2(torch.relu(l1(x)))
+        return out
 
     opt = torch.optim.Adam([*l1.parameters(), *l2.parameters()], lr=1e-3)
     if supervision is not None:

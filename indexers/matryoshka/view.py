@@ -39,13 +39,13 @@ class MatryoshkaView:
                                f"{dims} dims as {code} is not one of them")
         return self._indexes[(dims, code)]
 
-    def search(self, queries: NDArray[np.float32], k: int, dims: int) -> tuple[NDArray, NDArray]:
+    def search(self, queries: NDArray[np.float32], k: int, dims: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         """Exact search over the ``dims``-dim prefixes (fp32). Returns ``(scores, positions)``."""
         return search_code_index(self._index(dims, "fp32"), "fp32", self.transform.prefix(queries, dims), k)
 
     def funnel(
         self, queries: NDArray[np.float32], k: int, spec: FunnelSpec
-    ) -> tuple[list[tuple[NDArray, NDArray]], int]:
+    ) -> tuple[list[tuple[NDArray[np.float32], NDArray[np.int64]]], int]:
         """Shortlist with the small index, rescore with full transformed vectors; per query ``(scores, positions)``."""
         index = self._index(spec.dims, spec.code)
         _, shortlist = search_code_index(index, spec.code, self.transform.prefix(queries, spec.dims), spec.shortlist)

@@ -113,7 +113,7 @@ class SieveRerank(BaseNodePostprocessor):
 
     def __init__(self, client: SieveClient, *, top_n: int | None = 3, model: str | None = None,
                  async_client: AsyncSieveClient | None = None, **kwargs: Any) -> None:
-        super().__init__(top_n=top_n, model=model, **kwargs)  # type: ignore[call-arg]  # pydantic fields
+        super().__init__(top_n=top_n, model=model, **kwargs)
         self._client = client
         self._async_client = async_client
 
