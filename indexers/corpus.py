@@ -125,8 +125,10 @@ class BeirDataset:
     def name(self) -> str:
         return self.root.name
 
-    def corpus(self, **kwargs: object) -> Iterator[Doc]:
-        return read_jsonl(self.root / "corpus.jsonl", **kwargs)  # type: ignore[arg-type]
+    def corpus(self, *, fields: Fields = Fields(), on_error: OnError = OnError.skip, report: ReadReport | None = None,
+               limit: int | None = None) -> Iterator[Doc]:
+        """``corpus.jsonl``'s documents (the arguments are ``read_jsonl``'s)."""
+        return read_jsonl(self.root / "corpus.jsonl", fields, on_error, report, limit)
 
     def qrels(self, split: str = "test") -> dict[str, dict[str, int]]:
         """``{query_id: {doc_id: grade}}`` from ``qrels/<split>.tsv`` (header line skipped)."""

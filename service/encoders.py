@@ -101,14 +101,17 @@ class AsyncEncoder:
         self._queries: MicroBatcher[str, NDArray[np.float32]] | None = None
         self._docs: MicroBatcher[str, NDArray[np.float32]] | None = None
         if batching.enabled:
-            limits = {"max_batch": batching.max_batch, "max_wait_ms": batching.max_wait_ms,
-                      "max_queue": batching.max_queue, "metrics": metrics, "concurrency": batching.concurrency}
             name = f"{spec.backend}:{spec.model}"
             size = batching.pass_size
-            self._queries = MicroBatcher(f"{name}:queries", lambda t: by_length(self._encode_queries, t, size),
-                                         executor, **limits)  # type: ignore[arg-type]
-            self._docs = MicroBatcher(f"{name}:docs", lambda t: by_length(self._encode_docs, t, size),
-                                      executor, **limits)  # type: ignore[arg-type]
+
+            def batcher(kind: str, encode: Callable[[Sequence[str]], NDArray[np.float32]]
+                        ) -> MicroBatcher[str, NDArray[np.float32]]:
+                return MicroBatcher(f"{name}:{kind}", lambda t: by_length(encode, t, size), executor,
+                                    max_batch=batching.max_batch, max_wait_ms=batching.max_wait_ms,
+                                    max_queue=batching.max_queue, metrics=metrics, concurrency=batching.concurrency)
+
+            self._queries = batcher("queries", self._encode_queries)
+            self._docs = batcher("docs", self._encode_docs)
 
     @property
     def dim(self) -> int:

@@ -76,10 +76,10 @@ def _status(exc: SieveError) -> int:
 
 def error_body(status: int, kind: str, message: str, details: object = None,
                headers: dict[str, str] | None = None) -> JSONResponse:
-    body: dict[str, object] = {"error": {"type": kind, "message": message}}
+    error: dict[str, object] = {"type": kind, "message": message}
     if details is not None:
-        body["error"]["details"] = details  # type: ignore[index]
-    return JSONResponse(body, status_code=status, headers=headers)
+        error["details"] = details
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 def error_response(exc: SieveError) -> JSONResponse:

@@ -63,10 +63,10 @@ def eval_beir(
     (one row per ``--blend``) with rerank latency per query; ``+listwise`` (RankGPT windows), ``+first``
     (single-token listwise) and ``+pairwise`` (PRP) rerank with ``--llm`` (local, or at ``--llm-url``)."""
     from evaluation.beir_eval import evaluate_pipelines
-    from rankers.specs import CrossEncoderSpec, ListwiseSpec, LLMSpec, PairwiseSpec
+    from rankers.specs import AnySpec, CrossEncoderSpec, ListwiseSpec, LLMSpec, PairwiseSpec
 
     chat = LLMSpec(backend="openai" if llm_url else "transformers", model=llm, base_url=llm_url)
-    rerankers = {
+    rerankers: dict[str, AnySpec] = {
         "listwise": ListwiseSpec(llm=chat, window=window, stride=stride),
         "first": ListwiseSpec(llm=chat, mode="first", window=window, stride=stride),
         "pairwise": PairwiseSpec(llm=chat, strategy=pairwise_strategy, passes=passes),
@@ -81,7 +81,7 @@ def eval_beir(
         data=data, pipelines=pipeline, split=split, k=k, collection=collection or data.name, url=url, out=out,
         dense_index=dense_index, build=build, settings=settings, dims=dims,
         funnel=parse_funnel(funnel) if funnel else None,
-        rerankers=rerankers,  # type: ignore[arg-type]
+        rerankers=rerankers,
         rerank_depth=rerank_depth, blends=tuple(blend), max_queries=max_queries,
         only_qids=read_qids(only_qids) if only_qids else None,
     )

@@ -86,13 +86,14 @@ def train_cross_encoder_cmd(
     from training.rank_lists import first_stage_texts, mine_lists, mine_rank_lists
     from training.weak import weak_queries as weak_source
 
-    if collection is None and data is None:
+    name = collection or (data.name if data is not None else None)
+    if name is None:
         raise typer.BadParameter("give --data (a BEIR folder) or --collection (a built collection)")
     if not (data and split) and not weak:
         raise typer.BadParameter("nothing to train on: give --data with --split, or --weak title|ict")
     setup_logging()
     settings = settings_for(index_root)
-    col = open_collection(settings.index_root / (collection or data.name))  # type: ignore[union-attr]
+    col = open_collection(settings.index_root / name)
     mining = MiningSpec(depth=mine_depth, negatives=negatives, teacher_weight=teacher_weight)
     spec = CrossEncoderTrainSpec(base_model=base_model, loss=loss, epochs=epochs, head=head,
                                  learning_rate=learning_rate, max_length=max_length, dev_queries=dev_queries,

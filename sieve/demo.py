@@ -21,7 +21,8 @@ def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
     resp = httpx.post(url, json=body, timeout=120)
     if not resp.is_success:
         raise SystemExit(f"POST {url} {body}: {resp.status_code} {resp.text}")
-    return resp.json()  # type: ignore[no-any-return]
+    answer: dict[str, Any] = resp.json()
+    return answer
 
 
 def _show(echo: Callable[[str], None], what: str, body: dict[str, Any]) -> None:
