@@ -22,7 +22,7 @@ def optional_fields(model: type[BaseModel], *, exclude: Collection[str] = ()) ->
     for name, info in model.model_fields.items():
         if name in exclude:
             continue
-        annotation: Any = info.annotation | None  # type: ignore[operator]
+        annotation: Any = None if info.annotation is None else info.annotation | None
         if info.metadata:
             annotation = Annotated[(annotation, *info.metadata)]
         fields[name] = (annotation, Field(None, description=info.description, title=info.title,
