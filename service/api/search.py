@@ -22,9 +22,9 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
     deadline = Deadline.for_request(body.timeout_ms, settings.deadline_ms, settings.max_deadline_ms)
     pipeline = registry.pipeline(body.collection)
     options = body.rerank if isinstance(body.rerank, RerankOptions) else None
-    reranker = None
+    reranker = call = None
     if options is not None:
-        reranker = registry.rerankers.for_request(options.model, top_n=options.top_n, blend=options.blend)
+        reranker, call = registry.rerankers.for_request(options.model, top_n=options.top_n, blend=options.blend)
     spec = settings.pipeline.override(
         retriever=body.retriever, sparse_index=body.sparse_index, dense_index=body.dense_index,
         depth=body.depth, fusion=body.fusion, bm25=body.bm25, ef_search=body.ef_search,
@@ -32,7 +32,7 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
         rerank_depth=options.depth if options else None,
     )
     result = await pipeline.run(body.query, k=body.k, spec=spec, include_text=body.include_text, deadline=deadline,
-                                reranker=reranker)
+                                reranker=reranker, rerank_call=call)
     tracing = request.app.state.tracing
     if tracing is not None:
         tracing.stage_spans([m for m in result.marks if m[0] != "total"])
