@@ -65,6 +65,7 @@ class ServedScoring:
 
     async def close(self) -> None:
         await asyncio.gather(*(b.close() for b in self._batchers))
+        self._batchers.clear()
 
 
 class ServedRerankers:

@@ -42,7 +42,7 @@ def _pool(app: FastAPI) -> RerankerPool:
 
 
 async def _search(client: httpx.AsyncClient, rerank: dict[str, Any] | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"collection": "sf", "query": QUERY, "k": 8, "retriever": "sparse", "timeout_ms": 120_000}
+    body: dict[str, Any] = {"collection": "sf", "query": QUERY, "k": 8, "retriever": "sparse", "timeout_ms": 60_000}
     if rerank is not None:
         body["rerank"] = {"depth": 8, **rerank}
     resp = await client.post("/v1/search", json=body)
