@@ -8,8 +8,6 @@ serialised; different collections change independently. Every route needs an API
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path
@@ -23,7 +21,6 @@ from service.deps import RegistryDep
 from service.retrieval import run_blocking
 
 router = APIRouter(prefix="/v1/collections", tags=["admin"])  # admin scope: required in service/api/__init__.py
-_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
 Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 DocId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
@@ -88,7 +85,7 @@ def _out(report: ChangeReport) -> ChangeResponse:
 async def create(body: CreateRequest, registry: RegistryDep) -> ChangeResponse:
     dense = [DenseIndexSpec(name=d.name, factory=d.factory, encoder=EncoderSpec(model=d.model, backend=d.backend))
              for d in body.dense]
-    async with _locks[body.name]:
+    async with registry.locks[body.name]:
         report = await run_blocking(registry.executor, lambda: create_collection(
             registry.index_root, body.name, [d.doc() for d in body.documents], dense))
         await run_blocking(registry.executor, lambda: registry.reload(body.name))
@@ -96,7 +93,7 @@ async def create(body: CreateRequest, registry: RegistryDep) -> ChangeResponse:
 
 
 async def _change(registry: RegistryDep, name: str, **changes: object) -> ChangeResponse:
-    async with _locks[name]:
+    async with registry.locks[name]:
         report = await run_blocking(registry.executor, lambda: apply_changes(
             registry.index_root, name, encoder_for=registry.encoders.get, **changes))  # type: ignore[arg-type]
         await run_blocking(registry.executor, lambda: registry.reload(name))
@@ -120,6 +117,6 @@ async def rebuild(name: Name, registry: RegistryDep) -> ChangeResponse:
 
 @router.delete("/{name}", status_code=204)
 async def drop(name: Name, registry: RegistryDep) -> None:
-    async with _locks[name]:
+    async with registry.locks[name]:
         registry.drop(name)
         await run_blocking(registry.executor, lambda: delete_collection(registry.index_root, name))
