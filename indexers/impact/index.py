@@ -38,8 +38,8 @@ class ImpactIndex:
         self.manifest = IndexManifest.read(folder)
         if self.manifest.kind != KIND or self.manifest.build.get("backend") != self.backend:
             raise IndexUnavailable(f"{folder} is not a Lucene impact index")
-        store = ForwardStore.read(folder)
-        self.docids, self.vocab, self._dim = store.docids, store.vocab, store.vectors.dim
+        self.docids, self.vocab = ForwardStore.read_docids(folder), ForwardStore.read_vocab(folder)
+        self._dim = int(self.manifest.dims or 0)
         self._scale = float(self.manifest.build["sparse"]["impact_scale"])
         self._searcher = autoclass("io.anserini.search.SimpleImpactSearcher")(str(folder / LUCENE_DIR))
         self._map = autoclass("java.util.HashMap")

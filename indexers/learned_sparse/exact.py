@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -80,20 +80,29 @@ class ExactSparseIndex:
         """Top-``k`` ``(doc_id, score)`` per query row; an empty query (no non-zero term) gets no hits."""
         options = options or ExactSearchOptions()
         check_queries(queries, self.store.vectors.dim, self.folder)
-        matrix = self._impacts if options.quantised else self._matrix
-        out: list[list[tuple[str, float]]] = []
-        for start in range(0, len(queries), QUERY_BLOCK):
-            block = queries.take(np.arange(start, min(start + QUERY_BLOCK, len(queries))))
-            dense = np.zeros((block.dim, len(block)), dtype=np.float32)
-            rows = np.repeat(np.arange(len(block)), block.row_nnz())
-            if options.quantised:
-                dense[block.indices, rows] = block.quantised(self._scale)
-            else:
-                dense[block.indices, rows] = block.values
-            scores = np.asarray(matrix @ dense)
-            if options.quantised:
-                scores /= self._scale * self._scale  # the same scale as float dot products
-            for j in range(len(block)):
-                best = top_k(scores[:, j], k)
-                out.append([(self.docids[i], float(scores[i, j])) for i in best])
-        return out
+        if options.quantised:
+            return exact_search(self._impacts, self.docids, queries, k, impact_scale=self._scale)
+        return exact_search(self._matrix, self.docids, queries, k)
+
+
+def exact_search(
+    matrix: Any, docids: list[str], queries: SparseVectors, k: int, *, impact_scale: float | None = None
+) -> list[list[tuple[str, float]]]:
+    """Top-``k`` of ``matrix @ query`` per query row (``matrix``: scipy CSR ``[docs, dim]``).
+
+    With ``impact_scale`` the matrix holds integer impacts and queries are quantised the same way; scores are
+    divided by ``impact_scale**2`` so they read on the float dot product's scale.
+    """
+    out: list[list[tuple[str, float]]] = []
+    for start in range(0, len(queries), QUERY_BLOCK):
+        block = queries.take(np.arange(start, min(start + QUERY_BLOCK, len(queries))))
+        dense = np.zeros((block.dim, len(block)), dtype=np.float32)
+        rows = np.repeat(np.arange(len(block)), block.row_nnz())
+        dense[block.indices, rows] = block.values if impact_scale is None else block.quantised(impact_scale)
+        scores = np.asarray(matrix @ dense)
+        if impact_scale is not None:
+            scores /= impact_scale * impact_scale
+        for j in range(len(block)):
+            best = top_k(scores[:, j], k)
+            out.append([(docids[i], float(scores[i, j])) for i in best])
+    return out

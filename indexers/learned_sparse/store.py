@@ -55,6 +55,16 @@ class ForwardStore:
             raise IndexUnavailable(f"{folder}: {len(vectors)} vectors but {len(docids)} doc ids; rebuild")
         return cls(docids, vectors, vocab)
 
+    @staticmethod
+    def read_docids(folder: Path) -> list[str]:
+        """Row -> doc id, without loading the vectors."""
+        return (folder / DOCIDS_FILE).read_text().splitlines()
+
+    @staticmethod
+    def read_vocab(folder: Path) -> list[str]:
+        """Term id -> term, without loading the vectors."""
+        return (folder / VOCAB_FILE).read_text().split("\n")[:-1]
+
     def stats(self) -> dict[str, float | int]:
         nnz = self.vectors.row_nnz()
         return {"docs": len(self.docids), "nnz": self.vectors.nnz, "avg_doc_nnz": round(float(nnz.mean()), 2)

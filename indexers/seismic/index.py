@@ -29,7 +29,7 @@ class SeismicSparseIndex:
             raise IndexUnavailable(f"{folder} is not a Seismic index")
         self.defaults = SeismicSearchOptions(**self.manifest.build.get("search", {}))
         self._dim = int(self.manifest.dims or 0)
-        self.docids = ForwardStore.read(folder).docids
+        self.docids = ForwardStore.read_docids(folder)
         self._index = seismic.SeismicIndex.load(str(folder / SEISMIC_FILE))
         self._string = seismic.get_seismic_string()
 
