@@ -42,7 +42,8 @@ def _params(i: int, rnd: random.Random) -> Bm25Params:
 
 def _request(i: int, params: Bm25Params, rnd: random.Random) -> dict[str, object]:
     body: dict[str, object] = {"collection": "sf", "query": QUERIES[i % len(QUERIES)], "k": 3, "retriever": "sparse",
-                               "bm25": params.model_dump(), "include_text": False, "rerank": False}
+                               "bm25": params.model_dump(), "include_text": False, "rerank": False,
+                               "timeout_ms": 60_000}  # a loaded CI machine must not degrade answers
     if i % 4 == 1:  # distinct rerank options: how many to rescore, how much of the first stage to keep
         body["rerank"] = {"depth": 3, "top_n": 1 + i % 3, "blend": round(rnd.uniform(0, 1), 4)}
     return body
