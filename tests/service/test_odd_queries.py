@@ -9,6 +9,8 @@ import string
 import httpx
 import pytest
 
+BUDGET = {"timeout_ms": 60_000}  # correctness, not speed: a loaded machine must not turn these into 504s
+
 ODD = {
     "operators": 'cancer AND cells OR NOT (tumor) "gene expression" protein~2 title:cell^3 [a TO z] {b TO c} +x -y',
     "bare-operators": 'AND OR NOT ( ) " * ? ~ ^ : [ ] { } \\ / && || ! - +',
@@ -32,7 +34,7 @@ def distinct_terms(chars: int) -> str:
 async def test_odd_queries_answer(client: httpx.AsyncClient, retriever: str, query: str) -> None:
     for rm3 in (False, True):
         resp = await client.post("/v1/search", json={"collection": "sf", "query": query, "k": 5,
-                                                     "retriever": retriever, "bm25": {"rm3": rm3}})
+                                                     "retriever": retriever, "bm25": {"rm3": rm3}, **BUDGET})
         assert resp.status_code in (200, 422), resp.text  # 422 only for a query that is blank once stripped
         if resp.status_code == 200:
             assert len(resp.json()["hits"]) <= 5
@@ -44,13 +46,13 @@ async def test_a_4096_character_query_of_distinct_terms_answers(client: httpx.As
     assert len(query) >= 4090 and len(set(query.split())) > 1024  # over Lucene's default clause cap
     for bm25 in ({}, {"rm3": True}, {"k1": 1.5, "b": 0.2}):
         resp = await client.post("/v1/search", json={"collection": "sf", "query": query, "k": 5,
-                                                     "retriever": retriever, "bm25": bm25})
+                                                     "retriever": retriever, "bm25": bm25, **BUDGET})
         assert resp.status_code == 200, resp.text
         assert len(resp.json()["hits"]) == 5
 
 
 async def test_a_query_over_the_length_limit_is_a_clear_422(client: httpx.AsyncClient) -> None:
     resp = await client.post("/v1/search", json={"collection": "sf", "query": distinct_terms(5000), "k": 5,
-                                                 "retriever": "sparse"})
+                                                 "retriever": "sparse", **BUDGET})
     assert resp.status_code == 422
     assert "4096" in resp.json()["error"]["message"]
