@@ -27,6 +27,12 @@ def rss_bytes() -> int:
         return int(fh.read().split()[1]) * 4096
 
 
+def mappings() -> int:
+    """Memory mappings of this process: every Lucene searcher opened maps its index files again (about 40 each)."""
+    with open("/proc/self/maps") as fh:
+        return sum(1 for _ in fh)
+
+
 @pytest.fixture(scope="module")
 def server(settings: Settings) -> Iterator[str]:
     rerank = RerankSettings(models=("sentence-transformers/all-MiniLM-L6-v2",), max_length=64)
@@ -65,14 +71,17 @@ def test_distinct_settings_keep_memory_flat_and_answers_right(server: str, index
 
     reference = LuceneSearcher(str(index_root / "sf" / "indexes" / "bm25"))  # one searcher, set per request
     rnd = random.Random(7)
-    warm = [_request(i, _params(REQUESTS + i, rnd), rnd) for i in range(200)]
+    warm = [_request(i, _params(REQUESTS + i, rnd), rnd) for i in range(300)]
     bodies = [_request(i, _params(i, rnd), rnd) for i in range(REQUESTS)]
     assert len({str(b["bm25"]) for b in bodies}) == REQUESTS
     asyncio.run(_send_all(server, warm))  # warm-up: models loaded, pools filled, allocator settled
-    before = rss_bytes()
+    before, maps_before = rss_bytes(), mappings()
     responses = asyncio.run(_send_all(server, bodies))
     grown = rss_bytes() - before
+    # RSS also moves with the JVM's own heap sizing (tens of MB either way); the mappings are the exact signal of
+    # searchers (readers) opened per request.
     assert grown < 50 * 2**20, f"RSS grew by {grown / 2**20:.1f} MB over {REQUESTS} requests"
+    assert mappings() - maps_before < 200, f"{mappings() - maps_before} new memory mappings"
     for body, resp in zip(bodies, responses, strict=True):
         assert resp.status_code == 200, resp.text
         params = Bm25Params(**body["bm25"])  # type: ignore[arg-type]
