@@ -99,6 +99,8 @@ def _served_models(settings: Settings, registry: Registry) -> set[str]:
 def _checked(body: CreateRequest, settings: Settings, registry: Registry) -> list[DenseIndexSpec]:
     """The dense specs, refused before anything loads or is written unless each model is served and each factory
     is in the bounded grammar (a free model is a free path or download; a free factory a free allocation)."""
+    if not any(d.text.strip() or d.title.strip() for d in body.documents):
+        raise InvalidInput("every document is empty (no text, no title): a collection needs at least one to index")
     served = _served_models(settings, registry)
     for d in body.dense:
         if d.model not in served:

@@ -66,6 +66,13 @@ def test_create_refuses_before_loading_or_writing(server: str, root: Path, build
     assert httpx.get(f"{server}/v1/collections").json()["collections"] == []
 
 
+def test_a_create_with_only_empty_documents_is_refused(server: str, root: Path, builds: list[object]) -> None:
+    body = {"name": "blank", "documents": [{"id": "0", "text": ""}, {"id": "1", "text": " ", "title": "\t"}]}
+    resp = httpx.post(f"{server}/v1/collections", json=body, timeout=120)
+    assert resp.status_code == 422 and "every document is empty" in resp.json()["error"]["message"]
+    assert builds == [] and list(root.iterdir()) == []
+
+
 def test_a_served_model_and_bounded_factory_are_built(server: str, root: Path, builds: list[object]) -> None:
     body = {"name": "ok", "documents": DOCS, "dense": [{"backend": "onnx", "factory": "HNSW16"}]}
     resp = httpx.post(f"{server}/v1/collections", json=body, timeout=120)

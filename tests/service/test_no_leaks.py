@@ -29,10 +29,12 @@ def root(index_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("leak-root")
     (root / "sf").symlink_to(index_root / "sf")
     broken = root / "broken"
-    (broken / "indexes" / "dense").mkdir(parents=True)
+    (broken / "indexes").mkdir(parents=True)
     for name in ("docs.sqlite", "collection.json"):
         shutil.copy(index_root / "sf" / name, broken / name)
-    (broken / "indexes" / "dense" / "index.faiss").write_bytes(b"")  # half built: no manifest.json
+    dense = shutil.copytree(index_root / "sf" / "indexes" / "dense", broken / "indexes" / "dense")
+    ids = (dense / "docids.txt").read_text().splitlines()
+    (dense / "docids.txt").write_text("\n".join(ids[:-1]) + "\n")  # one id short of the vectors: refused on load
     return root
 
 
