@@ -8,7 +8,7 @@ import asyncio
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from kernel.errors import InvalidInput
@@ -16,7 +16,8 @@ from rankers.base import DocumentScores
 from service.config import Settings
 from service.deadlines import Deadline
 from service.deps import RegistryDep, SettingsDep
-from service.errors import DeadlineExceeded
+from service.errors import DeadlineExceeded, request_roots
+from service.redact import redact_tree
 
 router = APIRouter(tags=["rerank"])
 
@@ -142,8 +143,12 @@ async def tei_rerank(body: TeiRequest, registry: RegistryDep, settings: Settings
 
 
 @router.get("/v1/rerankers")
-async def list_rerankers(registry: RegistryDep) -> dict[str, Any]:
-    """Every served reranker name with its spec (the first is the default of the rerank routes)."""
+async def list_rerankers(registry: RegistryDep, request: Request) -> dict[str, Any]:
+    """Every served reranker name with its spec (the first is the default of the rerank routes); server paths and
+    upstream URLs in the specs (an LLM's ``base_url``) are redacted."""
     served = registry.rerankers
-    return {"rerankers": [{"name": name, "spec": served.spec(name).model_dump(mode="json")} for name in served.names],
-            "search": served.settings.search.model_dump(mode="json") if served.settings.search else None}
+    roots = request_roots(request)
+    search = served.settings.search
+    return {"rerankers": [{"name": name, "spec": redact_tree(served.spec(name).model_dump(mode="json"), roots)}
+                          for name in served.names],
+            "search": redact_tree(search.model_dump(mode="json"), roots) if search else None}
