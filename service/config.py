@@ -169,6 +169,9 @@ class Settings(BaseSettings):
     embedding_models: list[str] = Field(default_factory=lambda: [DEFAULT_MODEL],
                                         description="models /v1/embeddings serves (loaded on first use)")
     max_embedding_inputs: int = Field(256, ge=1)
+    admin_models: list[str] = Field(default_factory=list,
+                                    description="more encoders POST /v1/collections may build dense indexes with, "
+                                                "besides embedding_models and those of loaded collections")
     use_gpu: bool = False
     model_dtype: Literal["float32", "bfloat16"] = Field(
         "float32", description="precision of the service's torch encoders (autocast); bfloat16 pays off on CPUs with "

@@ -1,0 +1,160 @@
+"""Seismic vs Lucene impact at 100k-1M synthetic SPLADE documents: recall@10 against exact scoring and p50 latency.
+
+    python -m benchmarks.bench_sparse_scaling --stats indexes/bench-splade/scifact/exact \
+        --data ../shared/datasets/scifact [--sizes 100000 300000 1000000] [--queries 200]
+
+Documents are drawn from a real learned sparse index's statistics: each document's number of terms from the
+empirical non-zeros-per-document distribution, its terms from the corpus's term (document-frequency)
+distribution without repeats, its weights from the empirical weight distribution. Queries are the collection's
+real SPLADE-encoded test queries. Each size is generated with the same seed, so a smaller size is a prefix of a
+larger one.
+Searches run one query at a time on one thread (Lucene on the first `--lucene-queries`: it is slow at 1M). Results
+are written after every size to
+``results/bench_sparse_scaling.json`` (so a cut-short run keeps what it measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np  # noqa: E402
+
+from indexers.corpus import BeirDataset  # noqa: E402
+from indexers.impact import ImpactIndex, ImpactIndexSpec, build_impact_index  # noqa: E402
+from indexers.learned_sparse.exact import exact_search  # noqa: E402
+from indexers.learned_sparse.store import ForwardStore  # noqa: E402
+from indexers.manifest import IndexManifest  # noqa: E402
+from indexers.seismic import SeismicIndexSpec, SeismicSearchOptions, SeismicSparseIndex, build_seismic_index  # noqa: E402
+from indexers.sparse_encoders import SparseEncoderSpec, SparseVectors, build_sparse_encoder  # noqa: E402
+
+CHUNK = 100_000
+
+
+def synthesise(real: SparseVectors, n: int, seed: int = 0) -> SparseVectors:
+    """``n`` documents with the term, length and weight statistics of ``real`` (vectorised, chunk by chunk)."""
+    rng = np.random.default_rng(seed)
+    df = np.bincount(real.indices, minlength=real.dim).astype(np.float64)
+    p_term = df / df.sum()
+    lengths, weights = real.row_nnz(), real.values
+    parts = []
+    for start in range(0, n, CHUNK):
+        rows = min(CHUNK, n - start)
+        nnz = rng.choice(lengths, size=rows)
+        row_of = np.repeat(np.arange(rows, dtype=np.int64), nnz)
+        terms = rng.choice(real.dim, size=len(row_of), p=p_term)
+        keys = np.unique(row_of * real.dim + terms)  # sorted by (row, term); repeats dropped
+        row_of, terms = keys // real.dim, (keys % real.dim).astype(np.int32)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(row_of, minlength=rows))]).astype(np.int64)
+        values = rng.choice(weights, size=len(terms)).astype(np.float32)
+        parts.append(SparseVectors(indptr, terms, values, real.dim))
+    return SparseVectors.concat(parts, real.dim)
+
+
+def timed(index: object, queries: SparseVectors, options: object) -> tuple[list[list[str]], list[float]]:
+    """One query at a time, after an untimed pass over the first 20 (JIT warm-up for Lucene, caches for both)."""
+    for i in range(min(20, len(queries))):
+        index.search(queries.take([i]), 10, options)  # type: ignore[attr-defined]
+    rows, seconds = [], []
+    for i in range(len(queries)):
+        q = queries.take([i])
+        started = time.perf_counter()
+        hits = index.search(q, 10, options)[0]  # type: ignore[attr-defined]
+        seconds.append(time.perf_counter() - started)
+        rows.append([d for d, _ in hits])
+    return rows, seconds
+
+
+def recall(truth: list[list[str]], rows: list[list[str]]) -> float:
+    return statistics.mean(len(set(t) & set(r)) / max(len(t), 1) for t, r in zip(truth, rows, strict=True))
+
+
+def run_size(n: int, real: SparseVectors, vocab: list[str], queries: SparseVectors, args: argparse.Namespace,
+             work: Path) -> dict[str, object]:
+    started = time.perf_counter()
+    store = ForwardStore([f"s{i}" for i in range(n)], synthesise(real, n), vocab)
+    generated = time.perf_counter() - started
+    started = time.perf_counter()
+    truth = [[d for d, _ in row] for row in exact_search(store.vectors.to_scipy(), store.docids, queries, 10)]
+    result: dict[str, object] = {"docs": n, "nnz": store.vectors.nnz, "generate_s": round(generated, 1),
+                                 "avg_doc_nnz": round(store.vectors.nnz / n, 2),
+                                 "exact_batch_s": round(time.perf_counter() - started, 1)}
+    seismic_spec = SeismicIndexSpec(n_postings=args.n_postings, centroid_fraction=args.centroid_fraction,
+                                    summary_energy=args.summary_energy)
+    started = time.perf_counter()
+    build_seismic_index(None, 0, None, work / "seismic", seismic_spec, store=store)
+    seismic_build = time.perf_counter() - started
+    index = SeismicSparseIndex(work / "seismic")
+    for cut, heap in args.seismic_points:
+        rows, seconds = timed(index, queries, SeismicSearchOptions(query_cut=cut, heap_factor=heap))
+        result[f"seismic q{cut} h{heap}"] = {"recall@10": round(recall(truth, rows), 4),
+                                             "p50_ms": round(statistics.median(seconds) * 1000, 3)}
+    result["seismic_build_s"] = round(seismic_build, 1)
+    del index
+    shutil.rmtree(work / "seismic")
+    if not args.skip_lucene:
+        started = time.perf_counter()
+        build_impact_index(None, 0, None, work / "impact", ImpactIndexSpec(), store=store)
+        result["lucene_build_s"] = round(time.perf_counter() - started, 1)
+        subset = queries.take(np.arange(min(args.lucene_queries, len(queries))))
+        rows, seconds = timed(ImpactIndex(work / "impact"), subset, None)
+        result["lucene_impact"] = {"recall@10": round(recall(truth[: len(subset)], rows), 4),
+                                   "queries": len(subset),
+                                   "p50_ms": round(statistics.median(seconds) * 1000, 3)}
+        shutil.rmtree(work / "impact")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stats", type=Path, default=Path("indexes/bench-splade/scifact/exact"))
+    parser.add_argument("--data", type=Path, default=Path("../shared/datasets/scifact"))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--n-postings", type=int, default=3500)
+    parser.add_argument("--centroid-fraction", type=float, default=0.1)
+    parser.add_argument("--summary-energy", type=float, default=0.4)
+    parser.add_argument("--seismic", nargs="+", default=["10:0.7", "20:0.9", "30:0.9", "50:1.0"],
+                        help="query_cut:heap_factor points measured per size")
+    parser.add_argument("--lucene-queries", type=int, default=50, help="Lucene is timed on the first N queries")
+    parser.add_argument("--skip-lucene", action="store_true")
+    parser.add_argument("--work", type=Path, default=Path("indexes/bench-sparse-scaling"))
+    parser.add_argument("--out", type=Path, default=Path("results/bench_sparse_scaling.json"))
+    args = parser.parse_args()
+    args.seismic_points = [(int(c), float(h)) for c, h in (p.split(":") for p in args.seismic)]
+    real = ForwardStore.read(args.stats)
+    manifest = IndexManifest.read(args.stats)
+    data = BeirDataset.open(args.data)
+    texts = list(data.queries("test").values())[: args.queries]
+    queries = build_sparse_encoder(SparseEncoderSpec(**manifest.build["sparse"]["encoder"])).encode_queries(texts)
+    summary: dict[str, object] = {
+        "stats_from": str(args.stats), "real_docs": len(real.docids), "real_avg_doc_nnz": manifest.build["avg_doc_nnz"],
+        "queries": len(queries), "lucene_queries": min(args.lucene_queries, len(queries)),
+        "avg_query_nnz": round(queries.nnz / len(queries), 2),
+        "seismic_build": {"n_postings": args.n_postings, "centroid_fraction": args.centroid_fraction,
+                          "summary_energy": args.summary_energy}, "sizes": [],
+    }
+    args.work.mkdir(parents=True, exist_ok=True)
+    for n in sorted(args.sizes):
+        summary["sizes"].append(run_size(n, real.vectors, real.vocab, queries, args, args.work))  # type: ignore[union-attr]
+        summary["load_average"] = os.getloadavg()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(summary, indent=2) + "\n")
+        print(json.dumps(summary["sizes"][-1]), flush=True)  # type: ignore[index]
+    print(f"{'docs':>9} {'backend':22} {'R@10':>7} {'p50 ms':>9}")
+    for size in summary["sizes"]:  # type: ignore[union-attr]
+        for key, value in size.items():
+            if isinstance(value, dict):
+                print(f"{size['docs']:>9} {key:22} {value['recall@10']:7.4f} {value['p50_ms']:9.3f}")
+
+
+if __name__ == "__main__":
+    main()
