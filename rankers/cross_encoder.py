@@ -19,7 +19,7 @@ from kernel.errors import InvalidInput
 from kernel.types import Hit
 from rankers.base import DocumentScores, Reranker, RerankReport, assemble, split_head
 from rankers.pair_models import Pair, PairModel, load_pair_model
-from rankers.scoring import Scoring, ThreadScoring
+from rankers.scoring import Batched, Scoring, ThreadScoring
 from rankers.specs import CrossEncoderSpec, RerankCall
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class CrossEncoderReranker(Reranker):
         self.tokenizer = self.model.tokenizer
         self.name = f"cross-encoder({spec.model}@{self.revision}, max_length={spec.max_length})"
         self._scoring = scoring or ThreadScoring()
-        self._score_pairs = self._scoring.batched(f"rerank:{spec.backend}:{spec.model}",
+        self._score_pairs: Batched[Pair, float] = self._scoring.batched(f"rerank:{spec.backend}:{spec.model}",
                                                   lambda pairs: self.predict(pairs).tolist())
 
     def plan(self, query: str, passages: Sequence[str]) -> PairPlan:

@@ -134,7 +134,8 @@ def build_learned_sparse(
     """
     sparse: SparseBuildSpec = spec.sparse
     started = time.perf_counter()
-    model, revision, encode_info = sparse.encoder.model, getattr(encoder, "revision", None), {}
+    model, revision = sparse.encoder.model, getattr(encoder, "revision", None)
+    encode_info: dict[str, object] = {}
     if store is None and reuse_vectors is not None:
         store, theirs = reusable_store(reuse_vectors, sparse)
         revision, encode_info = theirs.model_revision, {"vectors_reused_from": str(reuse_vectors)}

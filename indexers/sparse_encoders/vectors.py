@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 # Lucene impact indexes store integer term weights: round(weight * IMPACT_SCALE), for documents and queries alike
 # (Pyserini's SPLADE document collections use the same factor 100).
@@ -59,8 +63,8 @@ class SparseVectors:
         rows = np.asarray(rows, dtype=np.int64)
         counts = self.row_nnz()[rows]
         indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        gather = np.concatenate([np.arange(self.indptr[r], self.indptr[r + 1]) for r in rows]) if len(rows) else []
-        gather = np.asarray(gather, dtype=np.int64)
+        spans = [np.arange(self.indptr[r], self.indptr[r + 1]) for r in rows]
+        gather = np.asarray(np.concatenate(spans) if spans else [], dtype=np.int64)
         return SparseVectors(indptr, self.indices[gather], self.values[gather], self.dim)
 
     def prune(self, top_k: int | None = None, threshold: float = 0.0) -> SparseVectors:
@@ -79,9 +83,10 @@ class SparseVectors:
 
     def quantised(self, scale: float = IMPACT_SCALE) -> NDArray[np.int32]:
         """Integer impacts ``round(weight * scale)`` aligned with ``indices`` (zeros mean the term drops out)."""
-        return np.rint(self.values * scale).astype(np.int32)
+        impacts: NDArray[np.int32] = np.rint(self.values * scale).astype(np.int32)
+        return impacts
 
-    def to_scipy(self, dtype: type = np.float32) -> object:
+    def to_scipy(self, dtype: type = np.float32) -> csr_matrix:
         """A ``scipy.sparse.csr_matrix`` of shape ``[rows, dim]``."""
         from scipy.sparse import csr_matrix
 
