@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from indexers.bm25 import Bm25Index, Bm25IndexSpec, build_bm25_index
 from indexers.lucene import Bm25Params, LuceneIndex, LuceneIndexSpec, build_lucene_index
@@ -37,7 +37,7 @@ class SparseIndex(Protocol):
 
 @dataclass(frozen=True)
 class SparseBackend:
-    spec: type[BaseModel]
+    spec: type[LuceneIndexSpec] | type[Bm25IndexSpec]
     build: Callable[..., IndexManifest]  # (docs, count, out_dir, spec, *, docstore_version)
     reader: Callable[[Path], SparseIndex]
 
@@ -71,4 +71,4 @@ def open_sparse_index(folder: Path) -> SparseIndex:
 def spec_of(manifest: IndexManifest) -> LuceneIndexSpec | Bm25IndexSpec:
     """The spec a sparse index was built with, from its manifest (for rebuilds)."""
     model = backend_of(manifest).spec
-    return model.model_validate({k: v for k, v in manifest.build.items() if k in model.model_fields})  # type: ignore[return-value]
+    return model.model_validate({k: v for k, v in manifest.build.items() if k in model.model_fields})

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexers.dense import DenseIndex
+from indexers.dense.index import Rows
 from indexers.sparse import SparseIndex
 from kernel.types import Hit
 from service.encoders import AsyncEncoder
@@ -89,7 +90,7 @@ class DenseRetriever:
         trace.since("dense.search", start)
         return [Hit(row[0], row[1], stage_scores={self.stage: row[1]}, passage=row.passage) for row in rows[0]]
 
-    def _search(self, vector: NDArray[np.float32], k: int, spec: PipelineSpec, trace: Trace) -> list:  # type: ignore[type-arg]
+    def _search(self, vector: NDArray[np.float32], k: int, spec: PipelineSpec, trace: Trace) -> Rows:
         counts: dict[str, int] = {}
         rows = self.index.search(vector, k, spec.dense, counts=counts)
         trace.counts.update({f"{self.stage}.{name}": n for name, n in counts.items()})

@@ -11,9 +11,9 @@ import typer
 from service.config import Settings
 
 if TYPE_CHECKING:  # for annotations only; the parsers import these when called
-    from pydantic import BaseModel
-
+    from indexers.bm25 import Bm25IndexSpec
     from indexers.dense import DenseIndexSpec
+    from indexers.lucene import LuceneIndexSpec
     from indexers.matryoshka.spec import FunnelSpec
 
 IndexRoot = Annotated[Path | None, typer.Option(help="where collections live [env SIEVE_INDEX_ROOT]")]
@@ -42,7 +42,7 @@ def parse_dense(value: str) -> DenseIndexSpec:
     return DenseIndexSpec(name=parts[0], encoder=encoder, factory=parts[2])
 
 
-def parse_sparse(value: str) -> BaseModel:
+def parse_sparse(value: str) -> LuceneIndexSpec | Bm25IndexSpec:
     """``NAME:BACKEND`` -> a sparse index spec (e.g. ``bm25:native``, ``bm25-lucene:lucene``)."""
     from indexers.sparse import SPARSE_BACKENDS
 

@@ -113,7 +113,8 @@ class SieveRerank(BaseNodePostprocessor):
 
     def __init__(self, client: SieveClient, *, top_n: int | None = 3, model: str | None = None,
                  async_client: AsyncSieveClient | None = None, **kwargs: Any) -> None:
-        super().__init__(top_n=top_n, model=model, **kwargs)
+        # Fields declared on this subclass: the plugin checks the call against the base class's __init__.
+        super().__init__(top_n=top_n, model=model, **kwargs)  # type: ignore[call-arg]
         self._client = client
         self._async_client = async_client
 
