@@ -2,7 +2,7 @@
 
     <root>/<name>/collection.json     source, counts, skipped records
     <root>/<name>/docs.sqlite         ids, titles, texts (corpus order)
-    <root>/<name>/indexes/<index>/    manifest.json + Lucene or FAISS files
+    <root>/<name>/indexes/<index>/    manifest.json + Lucene, FAISS or learned sparse files
 """
 
 from __future__ import annotations
@@ -20,8 +20,16 @@ from indexers.dense import DenseIndex, DenseIndexSpec, build_dense_index
 from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import DocStore, write_docstore
 from indexers.encoders import Encoder, build_encoder
+from indexers.learned_sparse import KIND as LEARNED_SPARSE
+from indexers.learned_sparse_backends import (
+    LearnedSparseIndex,
+    LearnedSparseSpec,
+    build_learned_sparse_index,
+    open_learned_sparse_index,
+)
 from indexers.lucene import LuceneIndex, LuceneIndexSpec, build_lucene_index
 from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
+from indexers.sparse_encoders import SparseEncoder, build_sparse_encoder
 from kernel.errors import IndexUnavailable, NotFound
 
 log = logging.getLogger(__name__)
@@ -40,6 +48,7 @@ class BuildPlan(BaseModel):
     limit: int | None = None
     sparse: tuple[LuceneIndexSpec, ...] = (LuceneIndexSpec(),)
     dense: tuple[DenseIndexSpec, ...] = (DenseIndexSpec(),)
+    learned_sparse: tuple[LearnedSparseSpec, ...] = ()
     force: bool = False
 
 
@@ -123,6 +132,27 @@ def build_collection(plan: BuildPlan, root: Path) -> dict[str, IndexManifest]:
             )
             vectors_of[dspec.encoder.model_dump_json()] = out
         built[dspec.name] = IndexManifest.read(out)
+    built.update(_build_learned_sparse(plan, store, folder, stale))
+    return built
+
+
+def _build_learned_sparse(plan: BuildPlan, store: DocStore, folder: Path, stale: bool) -> dict[str, IndexManifest]:
+    """The plan's learned sparse indexes; indexes encoded and pruned alike share one encoding of the corpus."""
+    built: dict[str, IndexManifest] = {}
+    encoders: dict[str, SparseEncoder] = {}
+    vectors_of: dict[str, Path] = {}  # pruning -> an up-to-date index folder holding those vectors
+    for lspec in plan.learned_sparse:
+        out = folder / "indexes" / lspec.name
+        pruning = json.dumps(lspec.sparse.pruning(), sort_keys=True)
+        if stale or not _same_spec(out, lspec):
+            reuse = vectors_of.get(pruning)
+            key = lspec.sparse.encoder.model_dump_json()
+            if reuse is None and key not in encoders:
+                encoders[key] = build_sparse_encoder(lspec.sparse.encoder)
+            build_learned_sparse_index(store.iter_docs(), store.count, None if reuse else encoders[key], out, lspec,
+                                       reuse_vectors=reuse)
+        vectors_of.setdefault(pruning, out)
+        built[lspec.name] = IndexManifest.read(out)
     return built
 
 
@@ -135,11 +165,13 @@ class Collection:
     docs: DocStore
     sparse: dict[str, LuceneIndex] = field(default_factory=dict)
     dense: dict[str, DenseIndex] = field(default_factory=dict)
+    learned_sparse: dict[str, LearnedSparseIndex] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
         """Changes whenever any index is rebuilt (keys caches)."""
-        return "+".join(sorted(f"{n}:{i.manifest.version}" for n, i in {**self.sparse, **self.dense}.items()))
+        indexes = {**self.sparse, **self.dense, **self.learned_sparse}
+        return "+".join(sorted(f"{n}:{i.manifest.version}" for n, i in indexes.items()))
 
 
 def open_collection(folder: Path, *, use_gpu: bool = False) -> Collection:
@@ -155,6 +187,8 @@ def open_collection(folder: Path, *, use_gpu: bool = False) -> Collection:
             col.sparse[index_dir.name] = LuceneIndex(index_dir)
         elif kind == "dense":
             col.dense[index_dir.name] = DenseIndex(index_dir, use_gpu=use_gpu)
+        elif kind == LEARNED_SPARSE:  # the backend (Lucene impact, Seismic, exact) comes from the manifest
+            col.learned_sparse[index_dir.name] = open_learned_sparse_index(index_dir)
     return col
 
 

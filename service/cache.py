@@ -42,14 +42,21 @@ def cache_key(kind: str, *parts: object) -> str:
     return f"{kind}:{hashlib.sha256(blob).hexdigest()}"
 
 
-def pack_hits(hits: list[Hit], counts: dict[str, int]) -> bytes:
+def pack_hits(hits: list[Hit], counts: dict[str, int], extra: dict[str, object] | None = None) -> bytes:
+    """A result as bytes; ``extra`` carries what else the answer shows (warnings, explain), read by ``unpack_extra``."""
     rows = [[h.id, h.score, h.title, h.text, h.stage_scores] for h in hits]
-    return orjson.dumps({"hits": rows, "counts": counts})
+    return orjson.dumps({"hits": rows, "counts": counts, **({"extra": extra} if extra else {})})
 
 
 def unpack_hits(blob: bytes) -> tuple[list[Hit], dict[str, int]]:
     data = orjson.loads(blob)
     return [Hit(i, s, t, x, st) for i, s, t, x, st in data["hits"]], data["counts"]
+
+
+def unpack_extra(blob: bytes) -> dict[str, object]:
+    """The ``extra`` a result was packed with (empty if none)."""
+    extra: dict[str, object] = orjson.loads(blob).get("extra", {})
+    return extra
 
 
 class LruCache:

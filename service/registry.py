@@ -12,6 +12,7 @@ from rankers.base import Reranker
 from service.cache import Cache
 from service.config import BatchingSettings, RerankSettings
 from service.encoders import AsyncEncoders, EncoderCache
+from service.learned_sparse import SparseEncoders
 from service.metrics import Metrics
 from service.pipeline import Pipeline
 from service.rerankers import ServedRerankers
@@ -43,6 +44,8 @@ class Registry:
         self.metrics = metrics or Metrics()
         self.async_encoders = AsyncEncoders(self.encoders, self.executor, batching=batching, cache=vector_cache,
                                             metrics=self.metrics, dtype=model_dtype)
+        self.sparse_encoders = SparseEncoders(self.executor, batching=batching, cache=vector_cache,
+                                              metrics=self.metrics)
         self.rerankers = ServedRerankers(rerank or RerankSettings(), self.executor, batching=batching,
                                          metrics=self.metrics)
         if reranker is None and rerank is not None and rerank.search is not None:  # SIEVE_RERANK__SEARCH
@@ -60,12 +63,16 @@ class Registry:
 
     def add(self, collection: Collection) -> None:
         pipeline = Pipeline(collection, self.encoders, self.executor, async_encoders=self.async_encoders,
-                            reranker=self.reranker, cache=self.result_cache, metrics=self.metrics)
+                            reranker=self.reranker, cache=self.result_cache, metrics=self.metrics,
+                            sparse_encoders=self.sparse_encoders)
         for name in collection.dense:  # load query encoders now, not on the first request
             pipeline.retrievers(PipelineSpec(retriever="dense", dense_index=name))
+        for name in collection.learned_sparse:
+            pipeline.retrievers(PipelineSpec(retriever="splade", splade_index=name))
         self.pipelines[collection.name] = pipeline
-        log.info("collection %s: %d docs, sparse %s, dense %s", collection.name, collection.docs.count,
-                 sorted(collection.sparse), sorted(collection.dense))
+        log.info("collection %s: %d docs, sparse %s, dense %s, learned sparse %s", collection.name,
+                 collection.docs.count, sorted(collection.sparse), sorted(collection.dense),
+                 sorted(collection.learned_sparse))
 
     def pipeline(self, name: str) -> Pipeline:
         try:
@@ -79,6 +86,7 @@ class Registry:
     async def aclose(self) -> None:
         """Stop the batchers' worker tasks, then the executor."""
         await self.async_encoders.close()
+        await self.sparse_encoders.close()
         await self.rerankers.close()
         self.close()
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from indexers.lucene import Bm25Params
 from rankers.fusion import FusionSpec
-from service.specs import FunnelOptions, RetrieverKind
+from service.specs import FunnelOptions, RetrieverKind, StageName
 
 QueryText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
 
@@ -37,8 +37,14 @@ class SearchRequest(BaseModel):
     query: QueryText
     k: int = Field(10, ge=1, le=1000)
     retriever: RetrieverKind | None = None
+    retrievers: list[StageName] | None = Field(None, min_length=1, max_length=3,
+                                               description="retrievers to fuse, in fusion-weight order")
     sparse_index: str | None = None
     dense_index: str | None = None
+    splade_index: str | None = None
+    splade: dict[str, Any] | None = Field(None, description="the learned sparse index's query options")
+    splade_min_weight: float | None = Field(None, ge=0)
+    explain: bool | None = None
     depth: int | None = Field(None, ge=1, le=1000)
     fusion: FusionSpec | None = None
     bm25: Bm25Params | None = None
@@ -66,12 +72,15 @@ class SearchResponse(BaseModel):
     collection: str
     query: str
     retriever: RetrieverKind
+    retrievers: list[StageName] = Field([], description="the retrievers that ran, in fusion-weight order")
     hits: list[HitOut]
     timings_ms: dict[str, float]
     counts: dict[str, int] = {}
     degraded: list[str] = Field([], description="stages skipped or cut short (deadline or a failing backend)")
     warnings: list[str] = Field([], description="what a stage wants you to know (e.g. passages truncated)")
     cached: bool = Field(False, description="answered from the result cache")
+    explain: dict[str, dict[str, float]] | None = Field(
+        None, description="with explain: the query's expansion per retriever (splade: heaviest terms -> weight)")
 
 
 class IndexInfo(BaseModel):

@@ -20,7 +20,7 @@ async def list_collections(registry: RegistryDep) -> CollectionsResponse:
                       dims=i.manifest.dims, metric=i.manifest.metric, version=i.manifest.version,
                       supported_dims=getattr(i, "supported_dims", None),
                       build=i.manifest.build)
-            for n, i in {**col.sparse, **col.dense}.items()
+            for n, i in {**col.sparse, **col.dense, **col.learned_sparse}.items()
         ]
         out.append(CollectionInfo(name=name, doc_count=col.docs.count, version=col.version, indexes=indexes))
     return CollectionsResponse(collections=out)

@@ -27,6 +27,8 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
         reranker = registry.rerankers.for_request(options.model, top_n=options.top_n, blend=options.blend)
     spec = settings.pipeline.override(
         retriever=body.retriever, sparse_index=body.sparse_index, dense_index=body.dense_index,
+        retrievers=tuple(body.retrievers) if body.retrievers else None, splade_index=body.splade_index,
+        splade=body.splade, splade_min_weight=body.splade_min_weight, explain=body.explain,
         depth=body.depth, fusion=body.fusion, bm25=body.bm25, ef_search=body.ef_search,
         dimensions=body.dimensions, funnel=body.funnel, rerank=True if options else body.rerank,
         rerank_depth=options.depth if options else None,
@@ -40,6 +42,7 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
         collection=body.collection,
         query=body.query,
         retriever=spec.retriever,
+        retrievers=list(spec.route()),
         hits=[HitOut(id=h.id, score=h.score, title=h.title, text=h.text, stage_scores=h.stage_scores)
               for h in result.hits],
         timings_ms=result.timings_ms,
@@ -47,4 +50,5 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
         degraded=result.degraded,
         warnings=result.warnings,
         cached=result.cached,
+        explain=result.explain if spec.explain else None,
     )
