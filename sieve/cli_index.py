@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from indexers.corpus import Fields, OnError
-from sieve.cli_common import IndexRoot, parse_dense, parse_funnel, settings_for, setup_logging
+from sieve.cli_common import IndexRoot, parse_dense, parse_funnel, parse_learned_sparse, settings_for, setup_logging
 
 index_app = typer.Typer(help="Build and inspect indexes.", no_args_is_help=True)
 DEFAULT_DENSE = ["dense:torch:Flat"]
@@ -22,6 +22,9 @@ def index_build(
     dense: Annotated[list[str], typer.Option(help="NAME:BACKEND:FACTORY[:MODEL]; repeat for several")] = DEFAULT_DENSE,
     sparse: Annotated[bool, typer.Option(help="build the BM25 index")] = True,
     no_dense: Annotated[bool, typer.Option("--no-dense", help="skip dense indexes")] = False,
+    learned_sparse: Annotated[list[str] | None, typer.Option(
+        help="NAME:BACKEND[:MODEL] learned sparse (SPLADE) index, BACKEND lucene_impact | seismic | exact "
+             "(e.g. splade:lucene_impact); repeat for several (one encoding of the corpus is shared)")] = None,
     id_field: str = "_id",
     text_field: str = "text",
     title_field: str = "title",
@@ -30,7 +33,7 @@ def index_build(
     force: Annotated[bool, typer.Option(help="rebuild even if an index with the same spec exists")] = False,
     index_root: IndexRoot = None,
 ) -> None:
-    """Build the doc store, a BM25 index and dense FAISS indexes for one collection."""
+    """Build the doc store, a BM25 index, dense FAISS indexes and learned sparse indexes for one collection."""
     from indexers.collection import BuildPlan, build_collection
     from indexers.lucene import LuceneIndexSpec
 
@@ -44,6 +47,7 @@ def index_build(
         limit=limit,
         sparse=(LuceneIndexSpec(),) if sparse else (),
         dense=() if no_dense else tuple(parse_dense(d) for d in dense),
+        learned_sparse=tuple(parse_learned_sparse(s) for s in learned_sparse or ()),
         force=force,
     )
     built = build_collection(plan, settings.index_root)
