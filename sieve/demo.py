@@ -10,15 +10,19 @@ import httpx
 import uvicorn
 
 from indexers.collection import BuildPlan, build_collection
+from indexers.impact import ImpactIndexSpec
 from service.config import Settings
 from service.main import create_app
 
 
 def run_demo(
-    settings: Settings, collection: str, query: str, *, exit_after: bool, echo: Callable[[str], None]
+    settings: Settings, collection: str, query: str, *, exit_after: bool, echo: Callable[[str], None],
+    learned_sparse: bool = False,
 ) -> None:
+    """Build (``learned_sparse``: with a SPLADE index named ``splade``), serve, and show each retriever's top 3."""
     source = settings.data_dir / collection
-    build_collection(BuildPlan(name=collection, source=source), settings.index_root)
+    extra = (ImpactIndexSpec(name="splade"),) if learned_sparse else ()
+    build_collection(BuildPlan(name=collection, source=source, learned_sparse=extra), settings.index_root)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -28,12 +32,15 @@ def run_demo(
         if not thread.is_alive() or time.monotonic() > deadline:
             raise SystemExit("the server did not start; see the log above")
         time.sleep(0.2)
-    for retriever in ("sparse", "dense", "hybrid"):
-        resp = httpx.post(f"{base}/v1/search", json={"collection": collection, "query": query, "k": 3,
-                                                      "retriever": retriever}, timeout=60)
+    routes: list[dict[str, object]] = [{"retriever": r} for r in ("sparse", "dense", "hybrid")]
+    if learned_sparse:
+        routes += [{"retriever": "splade"}, {"retrievers": ["sparse", "splade", "dense"]}]
+    for route in routes:
+        resp = httpx.post(f"{base}/v1/search", json={"collection": collection, "query": query, "k": 3, **route},
+                          timeout=60)
         resp.raise_for_status()
         body = resp.json()
-        echo(f"\n{retriever}: {query!r} ({body['timings_ms']['total']:.1f} ms)")
+        echo(f"\n{'+'.join(body['retrievers'])}: {query!r} ({body['timings_ms']['total']:.1f} ms)")
         for hit in body["hits"]:
             echo(f"  {hit['score']:8.4f}  {hit['id']:>10}  {hit['title'][:80]}")
     if exit_after:
