@@ -70,6 +70,8 @@ async def test_splade_alone_matches_the_index_and_explains_the_query(lsr: httpx.
     assert terms == pytest.approx(dict(sorted(query.to_dicts(encoder.vocab)[0].items(), key=lambda t: -t[1])[:32]),
                                   abs=1e-4)
     assert (await search(lsr, k=5, retriever="splade")).json()["explain"] is None
+    cached = (await search(lsr, k=5, retriever="splade", explain=True)).json()
+    assert cached["cached"] and cached["explain"] == body["explain"]  # the result cache keeps the explanation
 
 
 @pytest.mark.parametrize("fusion", [{"method": "convex", "weights": [0.2, 0.3, 0.5]},
@@ -98,6 +100,8 @@ async def test_query_with_no_term_left_gets_no_hits_and_a_warning(lsr: httpx.Asy
     body = resp.json()
     assert body["hits"] == [] and body["counts"]["splade.query_terms"] == 0 and body["explain"] == {"splade": {}}
     assert any("splade" in w and "matches nothing" in w for w in body["warnings"])
+    again = (await search(lsr, k=5, retriever="splade", splade_min_weight=1000.0, explain=True)).json()
+    assert again["cached"] and again["warnings"] == body["warnings"] and again["explain"] == {"splade": {}}
     # Fused with BM25, the answer is BM25's own ranking.
     fused = (await search(lsr, k=5, retrievers=["splade", "sparse"], splade_min_weight=1000.0)).json()
     bm25 = (await search(lsr, k=5, retriever="sparse")).json()
