@@ -7,13 +7,13 @@ Pyserini's SPLADE indexes are made; the collection files are deleted once Lucene
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from indexers.learned_sparse.spec import SparseBuildSpec
@@ -45,14 +45,14 @@ def write_vector_collection(store: ForwardStore, scale: float, folder: Path) -> 
     indptr, indices, vocab = store.vectors.indptr, store.vectors.indices, store.vocab
     postings = 0
     for part, start in enumerate(range(0, len(store.docids), FILE_DOCS)):
-        with (folder / f"docs{part:04d}.jsonl").open("w") as fh:
+        with (folder / f"docs{part:04d}.jsonl").open("wb") as fh:
             for row in range(start, min(start + FILE_DOCS, len(store.docids))):
                 lo, hi = int(indptr[row]), int(indptr[row + 1])
                 keep = impacts[lo:hi] > 0
                 terms = indices[lo:hi][keep].tolist()
                 vector = dict(zip([vocab[t] for t in terms], impacts[lo:hi][keep].tolist(), strict=True))
                 postings += len(vector)
-                fh.write(json.dumps({"id": store.docids[row], "contents": "", "vector": vector}) + "\n")
+                fh.write(orjson.dumps({"id": store.docids[row], "contents": "", "vector": vector}) + b"\n")
     return postings
 
 

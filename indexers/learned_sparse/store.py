@@ -129,11 +129,12 @@ def build_learned_sparse(
         spec: the backend's spec; it has ``name``, ``backend`` and ``sparse`` (a ``SparseBuildSpec``).
         writer: the backend's index writer.
         reuse_vectors: a learned sparse index folder encoded and pruned the same way.
-        store: ready-made vectors (benchmarks on synthetic data); the model fields then come from ``spec``.
+        store: ready-made vectors (encoded elsewhere, or synthetic); the model comes from ``spec``, its revision
+            from ``encoder`` when given.
     """
     sparse: SparseBuildSpec = spec.sparse
     started = time.perf_counter()
-    model, revision, encode_info = sparse.encoder.model, None, {}
+    model, revision, encode_info = sparse.encoder.model, getattr(encoder, "revision", None), {}
     if store is None and reuse_vectors is not None:
         store, theirs = reusable_store(reuse_vectors, sparse)
         revision, encode_info = theirs.model_revision, {"vectors_reused_from": str(reuse_vectors)}
