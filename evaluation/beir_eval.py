@@ -6,6 +6,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from evaluation.harness import run_in_process, run_over_http, summarize
 from evaluation.rerank_eval import PairMemo, evaluate_reranked, split_name
@@ -14,13 +15,13 @@ from indexers.corpus import BeirDataset
 from indexers.learned_sparse import KIND as LEARNED_SPARSE
 from indexers.learned_sparse_backends import LearnedSparseSpec
 from indexers.manifest import MANIFEST, IndexManifest
-from indexers.matryoshka import FunnelSpec
+from indexers.matryoshka import FunnelOptions, FunnelSpec
 from rankers.fusion import FusionSpec
 from rankers.specs import AnySpec
 from service.config import Settings
 from service.encoders import EncoderCache
 from service.pipeline import Pipeline
-from service.specs import FunnelOptions, PipelineSpec
+from service.specs import PipelineSpec
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def evaluate_pipelines(
     splade_index: str | None = None,
     fusion: FusionSpec | None = None,
     learned_sparse: LearnedSparseSpec | None = None,
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     """Evaluate each pipeline name on ``data``'s ``split``; returns one summary per pipeline.
 
     A name ending in ``+SUFFIX`` (``bm25+ce``, ``hybrid+listwise``, ``bm25+first``, ``bm25+pairwise``) reranks

@@ -1,15 +1,23 @@
 """A collection on disk: one folder with the doc store and every index built over it.
 
-    <root>/<name>/collection.json     source, counts, skipped records
-    <root>/<name>/docs.sqlite         ids, titles, texts (corpus order)
-    <root>/<name>/indexes/<index>/    manifest.json + Lucene, FAISS or learned sparse files
+    <root>/<name>/collection.json     source, counts, skipped records, doc store version
+    <root>/<name>/docs.sqlite         ids, titles, texts (corpus order), its version
+    <root>/<name>/indexes/<index>/    manifest.json (names the doc store version) + Lucene, native BM25 (numpy),
+                                      FAISS or learned sparse files
+
+A new doc store is built with all its indexes in a temporary folder swapped in whole, so a crash never leaves
+indexes of one corpus over the doc store of another; an index whose manifest names another doc store version is
+stale: not served, rebuilt by the next build.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,18 +27,21 @@ from indexers.corpus import Fields, OnError, ReadReport, read_jsonl
 from indexers.dense import DenseIndex, DenseIndexSpec, build_dense_index
 from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import DocStore, write_docstore
+from indexers.durable import fault_point, write_text_durably
 from indexers.encoders import Encoder, build_encoder
-from indexers.learned_sparse import KIND as LEARNED_SPARSE
 from indexers.learned_sparse_backends import (
     LearnedSparseIndex,
     LearnedSparseSpec,
     build_learned_sparse_index,
     open_learned_sparse_index,
 )
-from indexers.lucene import LuceneIndex, LuceneIndexSpec, build_lucene_index
+from indexers.locks import collection_lock
+from indexers.lucene import LuceneIndexSpec
 from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
+from indexers.recovery import recover_collection, repair, repair_root
+from indexers.sparse import SparseIndex, SparseIndexSpec, build_sparse_index, open_sparse_index
 from indexers.sparse_encoders import SparseEncoder, build_sparse_encoder
-from kernel.errors import IndexUnavailable, NotFound
+from kernel.errors import IndexUnavailable, NotFound, SieveError
 
 log = logging.getLogger(__name__)
 INFO_FILE = "collection.json"
@@ -46,7 +57,7 @@ class BuildPlan(BaseModel):
     fields: Fields = Fields()
     on_error: OnError = OnError.skip
     limit: int | None = None
-    sparse: tuple[LuceneIndexSpec, ...] = (LuceneIndexSpec(),)
+    sparse: tuple[SparseIndexSpec, ...] = (LuceneIndexSpec(),)
     dense: tuple[DenseIndexSpec, ...] = (DenseIndexSpec(),)
     learned_sparse: tuple[LearnedSparseSpec, ...] = ()
     force: bool = False
@@ -62,14 +73,13 @@ def _corpus_file(source: Path) -> Path:
     return source
 
 
-def _build_docstore(plan: BuildPlan, folder: Path) -> int:
+def _build_docstore(plan: BuildPlan, folder: Path) -> DocStore:
+    """Write the doc store and ``collection.json`` into ``folder`` (a fresh temporary collection folder)."""
     corpus = _corpus_file(plan.source)
     report = ReadReport()
     docs = read_jsonl(corpus, plan.fields, plan.on_error, report, plan.limit)
-    with atomic_folder(folder / ".docstore") as tmp:
-        count = write_docstore(docs, tmp / DOCSTORE_FILE)
-    (folder / ".docstore" / DOCSTORE_FILE).replace(folder / DOCSTORE_FILE)
-    (folder / ".docstore").rmdir()
+    version = uuid.uuid4().hex[:12]
+    count = write_docstore(docs, folder / DOCSTORE_FILE, version=version)
     stat = corpus.stat()
     info = {
         "name": plan.name,
@@ -77,66 +87,65 @@ def _build_docstore(plan: BuildPlan, folder: Path) -> int:
         "source_size": stat.st_size,
         "source_mtime": int(stat.st_mtime),
         "doc_count": count,
+        "docstore_version": version,
         "skipped": [{"line": n, "reason": why} for n, why in report.skipped],
         "limit": plan.limit,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    (folder / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    write_text_durably(folder / INFO_FILE, json.dumps(info, indent=2) + "\n")
     log.info("%s: %s", plan.name, report.summary())
-    return count
+    fault_point("build.after-docstore", plan.name)
+    return DocStore(folder / DOCSTORE_FILE)
 
 
-def _same_spec(folder: Path, spec: BaseModel) -> bool:
+def _same_spec(folder: Path, spec: BaseModel, docstore_version: str | None) -> bool:
     try:
-        built = IndexManifest.read(folder).build
+        manifest = IndexManifest.read(folder)
     except IndexUnavailable:
         return False
-    return all(built.get(k) == v for k, v in spec.model_dump(mode="json").items())
+    built = manifest.build
+    return manifest.docstore_version == docstore_version and all(
+        built.get(k) == v for k, v in spec.model_dump(mode="json").items())
 
 
-def build_collection(plan: BuildPlan, root: Path) -> dict[str, IndexManifest]:
-    """Build (or bring up to date) the doc store and every index in ``plan`` under ``root/<name>``.
+def _needs_new_docstore(plan: BuildPlan, folder: Path) -> bool:
+    if plan.force or not (folder / INFO_FILE).is_file() or not (folder / DOCSTORE_FILE).is_file():
+        return True
+    try:
+        info = json.loads((folder / INFO_FILE).read_text())
+        built_from = (info["source"], info["source_size"], info["limit"])
+    except (ValueError, KeyError, TypeError):
+        return True
+    corpus = _corpus_file(plan.source)
+    return built_from != (str(corpus.resolve()), corpus.stat().st_size, plan.limit)
 
-    Indexes whose manifest already records the same spec are kept unless ``plan.force``. A new doc store
-    (new corpus, new limit, or force) rebuilds every index.
-    """
-    folder = root / plan.name
-    folder.mkdir(parents=True, exist_ok=True)
-    info_path = folder / INFO_FILE
-    stale = plan.force or not info_path.is_file() or not (folder / DOCSTORE_FILE).is_file()
-    if not stale:
-        info = json.loads(info_path.read_text())
-        corpus = _corpus_file(plan.source)
-        stale = (info["source"], info["source_size"], info["limit"]) != (
-            str(corpus.resolve()), corpus.stat().st_size, plan.limit
-        )
-    if stale:
-        _build_docstore(plan, folder)
-    store = DocStore(folder / DOCSTORE_FILE)
+
+def _build_indexes(plan: BuildPlan, folder: Path, store: DocStore) -> dict[str, IndexManifest]:
+    """Build every index of ``plan`` in ``folder`` whose manifest does not already match its spec and doc store."""
     built: dict[str, IndexManifest] = {}
+    version = store.version
     for sspec in plan.sparse:
         out = folder / "indexes" / sspec.name
-        if stale or not _same_spec(out, sspec):
-            build_lucene_index(store.iter_docs(), store.count, out, sspec)
+        if not _same_spec(out, sspec, version):
+            build_sparse_index(store.iter_docs(), store.count, out, sspec, docstore_version=version)
         built[sspec.name] = IndexManifest.read(out)
     encoders: dict[object, Encoder] = {}
     vectors_of: dict[object, Path] = {}
     for dspec in plan.dense:
         out = folder / "indexes" / dspec.name
-        if stale or not _same_spec(out, dspec):
+        if not _same_spec(out, dspec, version):
             key = dspec.encoder.model_dump_json()
             if key not in encoders:
                 encoders[key] = build_encoder(dspec.encoder)
-            build_dense_index(
-                store.iter_docs(), store.count, encoders[key], out, dspec, reuse_vectors=vectors_of.get(key)
-            )
+            build_dense_index(store.iter_docs(), store.count, encoders[key], out, dspec,
+                              reuse_vectors=vectors_of.get(key), docstore_version=version)
             vectors_of[dspec.encoder.model_dump_json()] = out
         built[dspec.name] = IndexManifest.read(out)
-    built.update(_build_learned_sparse(plan, store, folder, stale))
+    built.update(_build_learned_sparse(plan, folder, store))
     return built
 
 
-def _build_learned_sparse(plan: BuildPlan, store: DocStore, folder: Path, stale: bool) -> dict[str, IndexManifest]:
+def _build_learned_sparse(plan: BuildPlan, folder: Path, store: DocStore) -> dict[str, IndexManifest]:
     """The plan's learned sparse indexes; indexes encoded and pruned alike share one encoding of the corpus."""
     built: dict[str, IndexManifest] = {}
     encoders: dict[str, SparseEncoder] = {}
@@ -144,16 +153,33 @@ def _build_learned_sparse(plan: BuildPlan, store: DocStore, folder: Path, stale:
     for lspec in plan.learned_sparse:
         out = folder / "indexes" / lspec.name
         pruning = json.dumps(lspec.sparse.pruning(), sort_keys=True)
-        if stale or not _same_spec(out, lspec):
+        if not _same_spec(out, lspec, store.version):
             reuse = vectors_of.get(pruning)
             key = lspec.sparse.encoder.model_dump_json()
             if reuse is None and key not in encoders:
                 encoders[key] = build_sparse_encoder(lspec.sparse.encoder)
             build_learned_sparse_index(store.iter_docs(), store.count, None if reuse else encoders[key], out, lspec,
-                                       reuse_vectors=reuse)
+                                       reuse_vectors=reuse, docstore_version=store.version)
         vectors_of.setdefault(pruning, out)
         built[lspec.name] = IndexManifest.read(out)
     return built
+
+
+def build_collection(plan: BuildPlan, root: Path) -> dict[str, IndexManifest]:
+    """Build (or bring up to date) the doc store and every index in ``plan`` under ``root/<name>``.
+
+    Indexes whose manifest already records the same spec and doc store are kept unless ``plan.force``. A new doc
+    store (new corpus, new limit, or force) is built with every index of the plan beside the old collection and
+    swapped in whole; indexes the plan does not name are not carried over to it. Holds the collection's write lock.
+    """
+    folder = root / plan.name
+    with collection_lock(root, plan.name):
+        recover_collection(root, plan.name)
+        if not _needs_new_docstore(plan, folder):
+            return _build_indexes(plan, folder, DocStore(folder / DOCSTORE_FILE))
+        with atomic_folder(folder) as tmp:
+            built = _build_indexes(plan, tmp, _build_docstore(plan, tmp))
+        return built
 
 
 @dataclass
@@ -163,9 +189,10 @@ class Collection:
     name: str
     folder: Path
     docs: DocStore
-    sparse: dict[str, LuceneIndex] = field(default_factory=dict)
+    sparse: dict[str, SparseIndex] = field(default_factory=dict)
     dense: dict[str, DenseIndex] = field(default_factory=dict)
     learned_sparse: dict[str, LearnedSparseIndex] = field(default_factory=dict)
+    stale: dict[str, str] = field(default_factory=dict)  # index name -> why it is not served
 
     @property
     def version(self) -> str:
@@ -174,27 +201,55 @@ class Collection:
         return "+".join(sorted(f"{n}:{i.manifest.version}" for n, i in indexes.items()))
 
 
+# Reader per manifest kind; a sparse index's own reader then follows its manifest's backend (indexers/sparse.py).
+_READERS: dict[str, Callable[[Path, bool], object]] = {
+    "sparse": lambda folder, use_gpu: open_sparse_index(folder),
+    "dense": lambda folder, use_gpu: DenseIndex(folder, use_gpu=use_gpu),
+    # the backend (Lucene impact, Seismic, exact) comes from the manifest (indexers/learned_sparse_backends.py)
+    "learned_sparse": lambda folder, use_gpu: open_learned_sparse_index(folder),
+}
+
+
+def _open_index(index_dir: Path, col: Collection, use_gpu: bool) -> None:
+    manifest = IndexManifest.read(index_dir)
+    if manifest.docstore_version != col.docs.version:
+        col.stale[index_dir.name] = "built over another doc store version; `sieve index build` rebuilds it"
+        log.warning("collection %s: index %s is stale (not served): %s", col.name, index_dir.name,
+                    col.stale[index_dir.name])
+        return
+    try:
+        if manifest.kind in _READERS:
+            getattr(col, manifest.kind)[index_dir.name] = _READERS[manifest.kind](index_dir, use_gpu)
+    except SieveError as exc:  # the message without the server's path
+        raise IndexUnavailable(str(exc).replace(str(index_dir), repr(index_dir.name))) from exc
+    except Exception as exc:
+        raise IndexUnavailable(f"index {index_dir.name!r} cannot be opened ({type(exc).__name__})") from exc
+
+
 def open_collection(folder: Path, *, use_gpu: bool = False) -> Collection:
-    """Open the doc store and every complete index (one with a manifest) in ``folder``."""
+    """Open the doc store and every complete, current index (one with a manifest naming this doc store) in ``folder``.
+
+    Repairs the folder first when a crash left it mid-swap (``indexers/recovery.py``). Raises IndexUnavailable
+    (naming the collection or index, not a path) when the doc store or an index cannot be read.
+    """
+    repair(folder.parent, folder.name)
     if not (folder / DOCSTORE_FILE).is_file():
-        raise IndexUnavailable(f"{folder} has no {DOCSTORE_FILE}; build the collection first")
-    col = Collection(folder.name, folder, DocStore(folder / DOCSTORE_FILE))
+        raise IndexUnavailable(f"collection {folder.name!r} has no {DOCSTORE_FILE}; build the collection first")
+    try:
+        docs = DocStore(folder / DOCSTORE_FILE)
+    except sqlite3.DatabaseError as exc:
+        raise IndexUnavailable(f"collection {folder.name!r}: corrupt doc store ({exc})") from exc
+    col = Collection(folder.name, folder, docs)
     for index_dir in sorted((folder / "indexes").glob("*")):
-        if index_dir.name.startswith(".") or not (index_dir / MANIFEST).is_file():
-            continue
-        kind = IndexManifest.read(index_dir).kind
-        if kind == "sparse":
-            col.sparse[index_dir.name] = LuceneIndex(index_dir)
-        elif kind == "dense":
-            col.dense[index_dir.name] = DenseIndex(index_dir, use_gpu=use_gpu)
-        elif kind == LEARNED_SPARSE:  # the backend (Lucene impact, Seismic, exact) comes from the manifest
-            col.learned_sparse[index_dir.name] = open_learned_sparse_index(index_dir)
+        if not index_dir.name.startswith(".") and (index_dir / MANIFEST).is_file():
+            _open_index(index_dir, col, use_gpu)
     return col
 
 
 def list_collections(root: Path) -> list[Path]:
-    """Folders under ``root`` that hold a built collection."""
+    """Folders under ``root`` that hold a built collection (after recovering any a crash left mid-swap)."""
     if not root.is_dir():
         return []
+    repair_root(root)
     return sorted(p for p in root.iterdir()
                   if p.is_dir() and not p.name.startswith(".") and (p / DOCSTORE_FILE).is_file())

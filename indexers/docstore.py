@@ -12,10 +12,17 @@ from kernel.types import Doc
 FILENAME = "docs.sqlite"
 
 
-def write_docstore(docs: Iterable[Doc], path: Path, *, batch: int = 2000) -> int:
-    """Write ``docs`` (already validated and de-duplicated) in corpus order; returns the count."""
+def write_docstore(docs: Iterable[Doc], path: Path, *, batch: int = 2000, version: str | None = None) -> int:
+    """Write ``docs`` (already validated and de-duplicated) in corpus order; returns the count.
+
+    ``version`` (stored in the same file, so it changes with the docs atomically) is what every index built over
+    this doc store records; an index that names another is stale.
+    """
     con = sqlite3.connect(path)
     con.execute("CREATE TABLE docs (id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL)")
+    if version is not None:
+        con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        con.execute("INSERT INTO meta VALUES ('version', ?)", (version,))
     count = 0
     rows: list[tuple[str, str, str]] = []
     for doc in docs:
@@ -38,6 +45,9 @@ class DocStore:
         self.path = path
         self._local = threading.local()
         self.count = self._con().execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+        has_meta = self._con().execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+        row = self._con().execute("SELECT value FROM meta WHERE key = 'version'").fetchone() if has_meta else None
+        self.version: str | None = row[0] if row else None  # None: written before doc stores had versions
 
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)

@@ -1,4 +1,8 @@
-"""Index manifests and atomic index folders: a build writes to a temporary folder and renames it into place."""
+"""Index manifests and atomic folders: a build writes to a temporary folder, fsyncs it and renames it into place.
+
+Swap protocol (``indexers/recovery.py`` finishes or undoes one a crash interrupted): ``final`` -> ``.old-<final>-T``
+(the commit point: the complete ``.tmp-<final>-T`` now wins), ``.tmp-<final>-T`` -> ``final``, delete the old one.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from indexers.durable import fault_point, fsync_dir, fsync_tree, write_text_durably
 from kernel.errors import IndexUnavailable
 
 FORMAT_VERSION = 1
@@ -34,39 +39,57 @@ class IndexManifest:
     created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     format_version: int = FORMAT_VERSION
     version: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    docstore_version: str | None = None  # the doc store it was built over; another one there: the index is stale
 
     def write(self, folder: Path) -> None:
-        (folder / MANIFEST).write_text(json.dumps(asdict(self), indent=2) + "\n")
+        """Write (durably, all at once) the manifest, the last file of a build."""
+        fault_point("manifest.before-write", self.name)
+        write_text_durably(folder / MANIFEST, json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
     def read(cls, folder: Path) -> IndexManifest:
+        """Raises IndexUnavailable (naming the index, not its path) when missing, unreadable or of another format."""
         path = folder / MANIFEST
         if not path.is_file():
-            raise IndexUnavailable(f"{folder} has no {MANIFEST}: not a complete index")
-        data = json.loads(path.read_text())
-        if data.get("format_version") != FORMAT_VERSION:
-            raise IndexUnavailable(
-                f"{folder}: index format {data.get('format_version')} but this Sieve reads {FORMAT_VERSION}; rebuild"
-            )
-        return cls(**data)
+            raise IndexUnavailable(f"index {folder.name!r} has no {MANIFEST}: not a complete index")
+        try:
+            data = json.loads(path.read_text())
+            if data.get("format_version") != FORMAT_VERSION:
+                raise IndexUnavailable(f"index {folder.name!r}: format {data.get('format_version')} but this Sieve "
+                                       f"reads {FORMAT_VERSION}; rebuild")
+            return cls(**data)
+        except (ValueError, TypeError, AttributeError) as exc:  # bad JSON, not an object, unknown or missing keys
+            raise IndexUnavailable(f"index {folder.name!r}: corrupt manifest ({type(exc).__name__})") from exc
 
 
 @contextmanager
 def atomic_folder(final: Path) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success swap it in for ``final``, on failure delete it.
 
-    A crash mid-build leaves only a ``.tmp-*`` folder, which loaders ignore, never a half-written ``final``.
+    A crash mid-build leaves only a ``.tmp-*`` folder, which loaders ignore and recovery deletes, never a half-written
+    ``final``; a crash between the two renames leaves both, which recovery completes. The caller holds the
+    collection's write lock (``indexers/locks.py``), so recovery never races a live swap.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+    token = uuid.uuid4().hex[:8]
+    tmp, old = swap_paths(final, token)
     tmp.mkdir()
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+    fsync_tree(tmp)
+    fault_point("swap.before-renames", final.name)
     if final.exists():
         final.rename(old)
+        fault_point("swap.between-renames", final.name)
     tmp.rename(final)
+    fsync_dir(final.parent)
+    fault_point("swap.after-renames", final.name)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def swap_paths(final: Path, token: str) -> tuple[Path, Path]:
+    """The temporary and the old folder of one swap of ``final`` (same token: they belong together)."""
+    return final.parent / f".tmp-{final.name}-{token}", final.parent / f".old-{final.name}-{token}"

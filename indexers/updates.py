@@ -1,9 +1,12 @@
 """Live changes to a built collection: create, upsert and delete documents, rebuild.
 
-Copy-on-write: the whole collection folder is rebuilt beside the old one (dense and learned sparse vectors of
-unchanged docs are reused, only new or changed docs are encoded; Lucene is re-indexed from the doc store) and swapped
+Copy-on-write: the whole collection folder is rebuilt beside the old one (dense and learned sparse vectors of unchanged
+docs are reused, only new or changed docs are encoded; sparse indexes, Lucene or native, are re-indexed from the doc
+store) and swapped
 in with one rename, so readers see the old version until the new one is complete. Every change gives every index a
-new manifest version.
+new manifest version and the doc store a new version. Every change holds the collection's write lock
+(``indexers/locks.py``: the server's admin routes and the CLI's offline writes take the same one) and first repairs
+what a crashed writer left (``indexers/recovery.py``).
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -25,15 +30,18 @@ from indexers.corpus import Fields
 from indexers.dense import DenseIndexSpec, build_dense_index
 from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import DocStore, write_docstore
+from indexers.durable import fault_point
 from indexers.encoders import Encoder, EncoderSpec
 from indexers.layout import DOCIDS_FILE, VECTORS_FILE
 from indexers.learned_sparse import KIND as LEARNED_SPARSE
 from indexers.learned_sparse import ForwardStore, SparseBuildSpec
 from indexers.learned_sparse_backends import backend_of, build_learned_sparse_index
-from indexers.lucene import LuceneIndexSpec, build_lucene_index
+from indexers.locks import collection_lock
 from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
 from indexers.matryoshka import MatryoshkaSpec, PrefixTransform
 from indexers.matryoshka.build import add_matryoshka
+from indexers.recovery import recover_collection
+from indexers.sparse import build_sparse_index, spec_of
 from indexers.sparse_encoders import SparseEncoder, SparseEncoderSpec, SparseVectors, build_sparse_encoder
 from kernel.errors import InvalidInput, NotFound
 from kernel.types import Doc
@@ -57,18 +65,19 @@ class ChangeReport:
     versions: dict[str, str] = field(default_factory=dict)
 
 
-def _spec(model: type[LuceneIndexSpec] | type[DenseIndexSpec], build: dict[str, object]):  # type: ignore[no-untyped-def]
+def _spec(model: type[DenseIndexSpec] | type[MatryoshkaSpec], build: dict[str, object]):  # type: ignore[no-untyped-def]
     return model.model_validate({k: v for k, v in build.items() if k in model.model_fields})
 
 
 def create_collection(root: Path, name: str, docs: Sequence[Doc], dense: Sequence[DenseIndexSpec]) -> ChangeReport:
     """A new collection from ``docs`` with a BM25 index and the ``dense`` indexes."""
-    if (root / name / DOCSTORE_FILE).exists():
-        raise InvalidInput(f"collection {name!r} already exists; add documents to it instead")
     if not docs:
         raise InvalidInput("a new collection needs at least one document")
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
+    with collection_lock(root, name), tempfile.TemporaryDirectory() as tmp:
+        recover_collection(root, name)
+        if (root / name / DOCSTORE_FILE).exists():
+            raise InvalidInput(f"collection {name!r} already exists; add documents to it instead")
         source = Path(tmp) / "docs.jsonl"
         source.write_text("".join(json.dumps({"_id": d.id, "title": d.title, "text": d.text}) + "\n" for d in docs))
         built = build_collection(BuildPlan(name=name, source=source, fields=Fields(), dense=tuple(dense)), root)
@@ -127,19 +136,21 @@ def _rebuild_index(old: Path, out: Path, store: DocStore, changed: set[str], enc
                    sparse_encoder_for: SparseEncoderFor) -> None:
     manifest = IndexManifest.read(old)
     if manifest.kind == "sparse":
-        build_lucene_index(store.iter_docs(), store.count, out, _spec(LuceneIndexSpec, manifest.build))
+        build_sparse_index(store.iter_docs(), store.count, out, spec_of(manifest), docstore_version=store.version)
         return
     if manifest.kind == LEARNED_SPARSE:
         lspec = _spec(backend_of(str(manifest.build.get("backend"))).spec, manifest.build)  # type: ignore[arg-type]
         with tempfile.TemporaryDirectory(dir=out.parent) as staging:
             _sparse_vectors(old, store, changed, sparse_encoder_for(lspec.sparse.encoder), lspec.sparse, Path(staging))
-            build_learned_sparse_index(None, store.count, None, out, lspec, reuse_vectors=Path(staging))
+            build_learned_sparse_index(None, store.count, None, out, lspec, reuse_vectors=Path(staging),
+                                       docstore_version=store.version)
         return
     spec: DenseIndexSpec = _spec(DenseIndexSpec, manifest.build)
     encoder = encoder_for(spec.encoder)
     with tempfile.TemporaryDirectory(dir=out.parent) as staging:
         _dense_vectors(old, store, changed, encoder, Path(staging))
-        build_dense_index(iter(()), store.count, encoder, out, spec, reuse_vectors=Path(staging))
+        build_dense_index(iter(()), store.count, encoder, out, spec, reuse_vectors=Path(staging),
+                          docstore_version=store.version)
     if "matryoshka" in manifest.build:
         info = manifest.build["matryoshka"]
         mspec = _spec(MatryoshkaSpec, info)  # type: ignore[arg-type]
@@ -161,7 +172,13 @@ def apply_changes(
     With neither, the collection is rebuilt as it is (``rebuild``). Raises NotFound for an unknown collection.
     ``sparse_encoder_for`` loads the learned sparse indexes' document encoders (default: a fresh load each).
     """
-    sparse_encoder_for = sparse_encoder_for or build_sparse_encoder
+    with collection_lock(root, name):
+        recover_collection(root, name)
+        return _apply(root, name, encoder_for, upserts, deletes, sparse_encoder_for or build_sparse_encoder)
+
+
+def _apply(root: Path, name: str, encoder_for: EncoderFor, upserts: Sequence[Doc], deletes: Sequence[str],
+           sparse_encoder_for: SparseEncoderFor) -> ChangeReport:
     folder = root / name
     if not (folder / DOCSTORE_FILE).is_file():
         raise NotFound(f"unknown collection {name!r}")
@@ -173,18 +190,23 @@ def apply_changes(
     present = set(old_store.get_many([*upsert_ids, *deletes]))
     removed = set(deletes) | set(upsert_ids)
     kept: Iterator[Doc] = (d for d in old_store.iter_docs() if d.id not in removed)
+    version = uuid.uuid4().hex[:12]
     with atomic_folder(folder) as tmp:
-        count = write_docstore(chain(kept, upserts), tmp / DOCSTORE_FILE)
+        count = write_docstore(chain(kept, upserts), tmp / DOCSTORE_FILE, version=version)
         if count == 0:
             raise InvalidInput("the change would leave the collection empty; delete the collection instead")
         store = DocStore(tmp / DOCSTORE_FILE)
         info = json.loads((folder / INFO_FILE).read_text())
-        info.update(doc_count=count, updated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        info.update(doc_count=count, docstore_version=version,
+                    updated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
         (tmp / "indexes").mkdir()
         for index_dir in sorted((folder / "indexes").iterdir()):
             if (index_dir / MANIFEST).is_file() and not index_dir.name.startswith("."):
-                _rebuild_index(index_dir, tmp / "indexes" / index_dir.name, store, set(upsert_ids), encoder_for,
+                # a stale index (over another doc store) has no vector to reuse: every doc is "changed"
+                current = IndexManifest.read(index_dir).docstore_version == old_store.version
+                changed = set(upsert_ids) if current else {d.id for d in store.iter_docs()}
+                _rebuild_index(index_dir, tmp / "indexes" / index_dir.name, store, changed, encoder_for,
                                sparse_encoder_for)
         versions = {p.name: IndexManifest.read(p).version for p in (tmp / "indexes").iterdir()}
     report = ChangeReport(
@@ -200,10 +222,11 @@ def apply_changes(
 def delete_collection(root: Path, name: str) -> None:
     """Remove a collection's folder (renamed away first, so a reader never sees half of it)."""
     folder = root / name
-    if not (folder / DOCSTORE_FILE).is_file():
-        raise NotFound(f"unknown collection {name!r}")
-    trash = root / f".deleted-{name}-{os.getpid()}-{int(time.time())}"
-    folder.rename(trash)
-    import shutil
-
-    shutil.rmtree(trash, ignore_errors=True)
+    with collection_lock(root, name):
+        recover_collection(root, name)
+        if not (folder / DOCSTORE_FILE).is_file():
+            raise NotFound(f"unknown collection {name!r}")
+        trash = root / f".deleted-{name}-{os.getpid()}-{int(time.time())}"
+        folder.rename(trash)
+        fault_point("delete.after-rename", name)
+        shutil.rmtree(trash, ignore_errors=True)

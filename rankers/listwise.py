@@ -70,7 +70,7 @@ class ListwiseReranker(Reranker):
         raw = rank_scores(order, len(head))
         out = assemble(head, tail, raw, stage=self.stage, blend=self.spec.blend,
                        normalization=self.spec.normalization, top_k=top_k)
-        warnings = ()
+        warnings: tuple[str, ...] = ()
         if repaired := sum(counts[k] for k in REPAIRS):
             warnings = (f"the LLM's rankings needed {repaired} repairs over {counts['llm_calls']} windows "
                         f"({', '.join(f'{k} {counts[k]}' for k in REPAIRS if counts[k])})",)

@@ -32,7 +32,7 @@ def _module() -> Any:
     class SimilarityCrossEncoder(nn.Module):
         """``forward(input_ids, attention_mask, token_type_ids)`` -> one logit per pair, shape ``(batch, 1)``."""
 
-        def __init__(self, encoder: nn.Module, scale: float = 20.0) -> None:
+        def __init__(self, encoder: Any, scale: float = 20.0) -> None:  # a transformers encoder (has .config)
             super().__init__()
             self.encoder = encoder
             self.scale = nn.Parameter(torch.tensor(float(scale)))

@@ -53,13 +53,14 @@ class Registry:
         self.reranker = reranker
         self.result_cache = result_cache
         self.pipelines: dict[str, Pipeline] = {}
-        self.errors: dict[str, str] = {}
-        for folder in list_collections(index_root):
+        self.errors: dict[str, str] = {}  # collection -> why it (or one of its indexes) is not served; no paths
+        for folder in list_collections(index_root):  # repairs what a crash left mid-swap first
             try:
                 self.add(open_collection(folder, use_gpu=use_gpu))
-            except SieveError as exc:
-                self.errors[folder.name] = str(exc)
-                log.error("collection %s not loaded: %s", folder.name, exc)
+            except Exception as exc:  # one bad collection never keeps the others from loading
+                self.errors[folder.name] = str(exc) if isinstance(exc, SieveError) else (
+                    f"cannot be loaded ({type(exc).__name__})")
+                log.error("collection %s not loaded: %s", folder.name, exc, exc_info=not isinstance(exc, SieveError))
 
     def add(self, collection: Collection) -> None:
         pipeline = Pipeline(collection, self.encoders, self.executor, async_encoders=self.async_encoders,
@@ -70,6 +71,11 @@ class Registry:
         for name in collection.learned_sparse:
             pipeline.retrievers(PipelineSpec(retriever="splade", splade_index=name))
         self.pipelines[collection.name] = pipeline
+        if collection.stale:
+            self.errors[collection.name] = "; ".join(f"index {n!r} not served: {why}"
+                                                     for n, why in sorted(collection.stale.items()))
+        else:
+            self.errors.pop(collection.name, None)
         log.info("collection %s: %d docs, sparse %s, dense %s, learned sparse %s", collection.name,
                  collection.docs.count, sorted(collection.sparse), sorted(collection.dense),
                  sorted(collection.learned_sparse))
@@ -94,7 +100,7 @@ class Registry:
         """Open the collection's current folder and swap its pipeline in (one dict assignment): requests already
         running finish on the old version, new ones see the new one."""
         self.add(open_collection(self.index_root / name, use_gpu=self.use_gpu))
-        self.errors.pop(name, None)
 
     def drop(self, name: str) -> None:
         self.pipelines.pop(name, None)
+        self.errors.pop(name, None)

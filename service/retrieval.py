@@ -13,8 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexers.dense import DenseIndex
-from indexers.lucene import LuceneIndex
-from indexers.matryoshka import FunnelSpec
+from indexers.sparse import SparseIndex
 from kernel.types import Hit
 from service.encoders import AsyncEncoder
 from service.specs import PipelineSpec
@@ -56,11 +55,11 @@ async def run_blocking(executor: Executor, fn: Callable[[], T]) -> T:
 
 
 class SparseRetriever:
-    """BM25 (optionally with RM3) over a Lucene index."""
+    """BM25 over a sparse index, Lucene (optionally with RM3) or native."""
 
     stage = "sparse"
 
-    def __init__(self, index: LuceneIndex, executor: Executor) -> None:
+    def __init__(self, index: SparseIndex, executor: Executor) -> None:
         self.index = index
         self._executor = executor
 
@@ -72,8 +71,8 @@ class SparseRetriever:
 
 
 class DenseRetriever:
-    """Encode the query with the index's own encoder, then search FAISS: at full dimension, at a Matryoshka prefix
-    dimension (``spec.dimensions``), or through the shortlist-then-rescore funnel (``spec.funnel``)."""
+    """Encode the query with the index's own encoder, then search the dense index with the spec's dense options
+    (full dimension, a Matryoshka prefix, or the shortlist-then-rescore funnel: the index decides)."""
 
     stage = "dense"
 
@@ -92,12 +91,7 @@ class DenseRetriever:
         return [Hit(doc_id, score, stage_scores={self.stage: score}) for doc_id, score in rows[0]]
 
     def _search(self, vector: NDArray[np.float32], k: int, spec: PipelineSpec, trace: Trace) -> list:  # type: ignore[type-arg]
-        if spec.funnel is not None:
-            view = self.index.matryoshka
-            base = view.funnel_default if view else FunnelSpec()
-            funnel = base.model_copy(update=spec.funnel.model_dump(exclude_none=True))
-            rows, trace.counts["dense.rescored"] = self.index.search_funnel(vector, k, funnel)
-            return rows
-        if spec.dimensions is not None:
-            return self.index.search_dims(vector, k, spec.dimensions)
-        return self.index.search(vector, k, ef_search=spec.ef_search)
+        counts: dict[str, int] = {}
+        rows = self.index.search(vector, k, spec.dense, counts=counts)
+        trace.counts.update({f"{self.stage}.{name}": n for name, n in counts.items()})
+        return rows

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from indexers.lucene import Bm25Params
-from rankers.fusion import FusionSpec
-from service.specs import FunnelOptions, RetrieverKind, StageName
+from kernel.options import partial_model
+from service.specs import PipelineSpec, RetrieverKind, StageName
 
 QueryText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
 
@@ -28,29 +27,23 @@ class RerankOptions(BaseModel):
                                                                   "w norm(first stage)")
 
 
-class SearchRequest(BaseModel):
-    """``POST /v1/search``. Pipeline fields left out take the server's default pipeline."""
-
+class _SearchHead(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     collection: str = Field(min_length=1, max_length=64)
     query: QueryText
     k: int = Field(10, ge=1, le=1000)
-    retriever: RetrieverKind | None = None
-    retrievers: list[StageName] | None = Field(None, min_length=1, max_length=3,
-                                               description="retrievers to fuse, in fusion-weight order")
-    sparse_index: str | None = None
-    dense_index: str | None = None
-    splade_index: str | None = None
-    splade: dict[str, Any] | None = Field(None, description="the learned sparse index's query options")
-    splade_min_weight: float | None = Field(None, ge=0)
-    explain: bool | None = None
-    depth: int | None = Field(None, ge=1, le=1000)
-    fusion: FusionSpec | None = None
-    bm25: Bm25Params | None = None
-    ef_search: int | None = Field(None, ge=1, le=4096)
-    dimensions: int | None = Field(None, ge=8, le=8192, description="Matryoshka: search at this prefix dimension")
-    funnel: FunnelOptions | None = Field(None, description="Matryoshka: shortlist low-dim, rescore at full dim")
+
+
+# The request's ``rerank`` carries these two (``rerank: false``, ``rerank: {depth: ...}``).
+RERANK_FIELDS = frozenset({"rerank", "rerank_depth"})
+PIPELINE_FIELDS = tuple(name for name in PipelineSpec.model_fields if name not in RERANK_FIELDS)
+
+
+# The pipeline fields are PipelineSpec's, each optional: a field (and its bounds) is defined once, in the spec.
+class SearchRequest(partial_model(PipelineSpec, base=_SearchHead, exclude=RERANK_FIELDS)):  # type: ignore[misc]
+    """``POST /v1/search``. Pipeline fields left out take the server's default pipeline."""
+
     include_text: bool = True
     rerank: bool | RerankOptions | None = Field(
         None, description="false: first stage only; true: the server's search reranker, if it has one [true]; "
@@ -58,6 +51,19 @@ class SearchRequest(BaseModel):
     timeout_ms: int | None = Field(None, ge=1, le=600_000,
                                    description="this request's time budget; stages that would overrun it are "
                                                "skipped or cut short and listed in `degraded` [server default]")
+
+    @property
+    def rerank_options(self) -> RerankOptions | None:
+        """``rerank`` when it is an object."""
+        return self.rerank if isinstance(self.rerank, RerankOptions) else None
+
+    def pipeline_changes(self) -> dict[str, object]:
+        """What this request changes in the default pipeline, as ``PipelineSpec.override`` takes it (None: unset)."""
+        changes = {name: getattr(self, name) for name in PIPELINE_FIELDS}
+        options = self.rerank_options
+        changes["rerank"] = True if options else self.rerank
+        changes["rerank_depth"] = options.depth if options else None
+        return changes
 
 
 class HitOut(BaseModel):

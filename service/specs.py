@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
+from indexers.dense.options import DenseSearchOptions
 from indexers.lucene import Bm25Params
-from indexers.matryoshka.spec import Code
 from kernel.errors import InvalidInput
 from rankers.fusion import FusionSpec
 
@@ -17,41 +17,45 @@ ROUTES: dict[str, tuple[StageName, ...]] = {
     "sparse": ("sparse",), "dense": ("dense",), "hybrid": ("sparse", "dense"), "splade": ("splade",)}
 
 
-class FunnelOptions(BaseModel):
-    """Per-request funnel settings; a field left out takes the index's built default."""
+class PipelineSpec(DenseSearchOptions):
+    """One query's route through the first stage; a search request may override any field (``SearchRequest`` is
+    derived from this class: a field added here is a request field, with its bounds and description).
+
+    An index kind's search options are one model beside the index: the sparse index's are the ``bm25`` field
+    (``Bm25Params``); the dense index's (``ef_search``, ``dimensions``, ``funnel``) are inherited from
+    ``DenseSearchOptions`` so they stay flat on the wire, and ``dense`` hands them to the index.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    dims: int | None = Field(None, ge=8)
-    code: Code | None = None
-    shortlist: int | None = Field(None, ge=1, le=10_000)
+    retriever: RetrieverKind = Field("hybrid", description="sparse (BM25), dense, splade (learned sparse), or "
+                                                           "hybrid (sparse and dense fused)")
+    retrievers: tuple[StageName, ...] | None = Field(
+        None, min_length=1, max_length=3, description="the retrievers to run and fuse, in the order fusion weights "
+                                                      "follow (e.g. sparse, splade, dense); replaces retriever")
+    sparse_index: str | None = Field(None, description="the sparse index to search [the collection's first]")
+    dense_index: str | None = Field(None, description="the dense index to search [the collection's first]")
+    splade_index: str | None = Field(None, description="the learned sparse index to search [the collection's "
+                                                       "first]")
+    splade: dict[str, Any] | None = Field(
+        None, description="the learned sparse index's query options, by its backend (lucene_impact: query_cut; "
+                          "seismic: query_cut, heap_factor, ...; exact: quantised) [the backend's defaults]")
+    splade_min_weight: float = Field(0.0, ge=0, description="drop query terms of at most this weight before the "
+                                                            "learned sparse search")
+    explain: bool = Field(False, description="return the query's learned sparse expansion: its heaviest terms and "
+                                             "their weights")
+    depth: int = Field(100, ge=1, le=1000, description="candidates each retriever hands to fusion")
+    fusion: FusionSpec = Field(FusionSpec(), description="how fused retrievers' runs are merged")
+    bm25: Bm25Params = Field(Bm25Params(), description="the sparse index's BM25 (and RM3) parameters")
+    rerank: bool = Field(True, description="apply the second stage, when there is one, to the top rerank_depth "
+                                           "candidates")
+    rerank_depth: int | None = Field(None, ge=1, le=1000, description="first-stage candidates the reranker sees "
+                                                                      "[depth]")
 
-
-class PipelineSpec(BaseModel):
-    """One query's route through the first stage."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    retriever: RetrieverKind = "hybrid"
-    # The retrievers to run and fuse, in the order fusion weights follow (e.g. sparse, splade, dense); when set it
-    # replaces ``retriever``'s route. One name runs that retriever alone.
-    retrievers: tuple[StageName, ...] | None = Field(None, min_length=1, max_length=3)
-    sparse_index: str | None = None  # None: the collection's first sparse index
-    dense_index: str | None = None  # None: the collection's first dense index
-    splade_index: str | None = None  # None: the collection's first learned sparse index
-    # The learned sparse index's query options, by its backend (lucene_impact: query_cut; seismic: query_cut,
-    # heap_factor, ...; exact: quantised); None or a field left out takes the backend's defaults.
-    splade: dict[str, Any] | None = None
-    splade_min_weight: float = Field(0.0, ge=0)  # drop query terms of at most this weight before searching
-    explain: bool = False  # return the query's learned sparse expansion: its heaviest terms and their weights
-    depth: int = Field(100, ge=1, le=1000)  # candidates each retriever hands to fusion
-    fusion: FusionSpec = FusionSpec()
-    bm25: Bm25Params = Bm25Params()
-    ef_search: int | None = Field(None, ge=1, le=4096)
-    dimensions: int | None = Field(None, ge=8)  # Matryoshka: search at this prefix dimension
-    funnel: FunnelOptions | None = None  # Matryoshka: shortlist at low dims, rescore at full
-    rerank: bool = True  # apply the second stage, when there is one, to the top ``rerank_depth`` candidates
-    rerank_depth: int | None = Field(None, ge=1, le=1000)  # first-stage candidates the reranker sees [depth]
+    @property
+    def dense(self) -> DenseSearchOptions:
+        """The dense index's options for this query."""
+        return DenseSearchOptions(**{name: getattr(self, name) for name in DenseSearchOptions.model_fields})
 
     @model_validator(mode="after")
     def _distinct_retrievers(self) -> PipelineSpec:

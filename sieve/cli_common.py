@@ -60,6 +60,15 @@ def parse_fusion(method: str | None, weights: str | None, rrf_k: int | None):  #
         return None
     values = tuple(float(w) for w in weights.split(",")) if weights else None
     return FusionSpec(method=method or "rrf", weights=values, **({"rrf_k": rrf_k} if rrf_k else {}))  # type: ignore[arg-type]
+def parse_sparse(value: str):  # type: ignore[no-untyped-def]
+    """``NAME:BACKEND`` -> a sparse index spec (e.g. ``bm25:native``, ``bm25-lucene:lucene``)."""
+    from indexers.sparse import SPARSE_BACKENDS
+
+    name, _, backend = value.partition(":")
+    if not name or backend not in SPARSE_BACKENDS:
+        raise typer.BadParameter(f"{value!r}: expected NAME:BACKEND with BACKEND one of {sorted(SPARSE_BACKENDS)}, "
+                                 "e.g. bm25:native")
+    return SPARSE_BACKENDS[backend].spec(name=name)
 
 
 def parse_funnel(value: str):  # type: ignore[no-untyped-def]

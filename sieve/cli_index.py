@@ -9,10 +9,20 @@ from typing import Annotated
 import typer
 
 from indexers.corpus import Fields, OnError
-from sieve.cli_common import IndexRoot, parse_dense, parse_funnel, parse_learned_sparse, settings_for, setup_logging
+from indexers.sparse import DEFAULT_SPARSE as SPARSE_SPECS
+from sieve.cli_common import (
+    IndexRoot,
+    parse_dense,
+    parse_funnel,
+    parse_learned_sparse,
+    parse_sparse,
+    settings_for,
+    setup_logging,
+)
 
 index_app = typer.Typer(help="Build and inspect indexes.", no_args_is_help=True)
 DEFAULT_DENSE = ["dense:torch:Flat"]
+DEFAULT_SPARSE = [f"{s.name}:{s.backend}" for s in SPARSE_SPECS]  # native "bm25", Lucene "bm25-lucene"
 
 
 @index_app.command("build")
@@ -20,7 +30,8 @@ def index_build(
     collection: Annotated[str, typer.Option(help="collection name (folder under the index root)")] = "scifact",
     source: Annotated[Path | None, typer.Option(help="BEIR folder or JSONL [default: <data_dir>/<collection>]")] = None,
     dense: Annotated[list[str], typer.Option(help="NAME:BACKEND:FACTORY[:MODEL]; repeat for several")] = DEFAULT_DENSE,
-    sparse: Annotated[bool, typer.Option(help="build the BM25 index")] = True,
+    sparse: Annotated[list[str], typer.Option(help="NAME:BACKEND (native|lucene); repeatable")] = DEFAULT_SPARSE,
+    no_sparse: Annotated[bool, typer.Option("--no-sparse", help="skip BM25 indexes")] = False,
     no_dense: Annotated[bool, typer.Option("--no-dense", help="skip dense indexes")] = False,
     learned_sparse: Annotated[list[str] | None, typer.Option(
         help="NAME:BACKEND[:MODEL] learned sparse (SPLADE) index, BACKEND lucene_impact | seismic | exact "
@@ -33,9 +44,9 @@ def index_build(
     force: Annotated[bool, typer.Option(help="rebuild even if an index with the same spec exists")] = False,
     index_root: IndexRoot = None,
 ) -> None:
-    """Build the doc store, a BM25 index, dense FAISS indexes and learned sparse indexes for one collection."""
+    """Build the doc store, BM25 indexes (native "bm25", Lucene "bm25-lucene"), dense FAISS indexes and learned
+    sparse (SPLADE) indexes."""
     from indexers.collection import BuildPlan, build_collection
-    from indexers.lucene import LuceneIndexSpec
 
     setup_logging()
     settings = settings_for(index_root)
@@ -45,7 +56,7 @@ def index_build(
         fields=Fields(id=id_field, text=text_field, title=title_field or None),
         on_error=on_error,
         limit=limit,
-        sparse=(LuceneIndexSpec(),) if sparse else (),
+        sparse=() if no_sparse else tuple(parse_sparse(s) for s in sparse),
         dense=() if no_dense else tuple(parse_dense(d) for d in dense),
         learned_sparse=tuple(parse_learned_sparse(s) for s in learned_sparse or ()),
         force=force,
@@ -56,13 +67,16 @@ def index_build(
                    f"{manifest.build_seconds}s ({manifest.build.get('docs_per_second')} docs/s)")
 
 
-def _change_collection(collection: str, url: str | None, index_root: Path | None, route: str, body: dict,
-                       **changes: object) -> None:
-    """Send a change to a running server (which swaps it in live), or apply it on disk."""
+def _change_collection(collection: str, url: str | None, api_key: str | None, index_root: Path | None, route: str,
+                       body: dict, **changes: object) -> None:
+    """Send a change to a running server (which swaps it in live), or apply it on disk under the collection's write
+    lock (the one the server's admin routes take); a server already running serves the new version after a restart
+    or a change sent to it with ``--url``."""
     if url:
         import httpx
 
-        resp = httpx.post(f"{url}/v1/collections/{collection}/{route}", json=body, timeout=3600)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        resp = httpx.post(f"{url}/v1/collections/{collection}/{route}", json=body, headers=headers, timeout=3600)
         typer.echo(json.dumps(resp.json(), indent=2))
         raise typer.Exit(0 if resp.is_success else 1)
     from indexers.encoders import build_encoder
@@ -71,9 +85,13 @@ def _change_collection(collection: str, url: str | None, index_root: Path | None
     setup_logging()
     report = apply_changes(settings_for(index_root).index_root, collection, encoder_for=build_encoder, **changes)  # type: ignore[arg-type]
     typer.echo(json.dumps(vars(report), indent=2))
+    typer.echo("changed on disk: a server already running serves the new version after a restart "
+               "(use --url to change a served collection live)", err=True)
 
 
 ServerUrl = Annotated[str | None, typer.Option(help="a running server to change live (default: change on disk)")]
+ApiKey = Annotated[str | None, typer.Option(envvar="SIEVE_API_KEY", show_default=False,
+                                            help="admin API key sent with --url [env SIEVE_API_KEY]")]
 
 
 @index_app.command("upsert")
@@ -84,6 +102,7 @@ def index_upsert(
     text_field: str = "text",
     title_field: str = "title",
     url: ServerUrl = None,
+    api_key: ApiKey = None,
     index_root: IndexRoot = None,
 ) -> None:
     """Add or replace documents (same id = replace) and rebuild every index of the collection."""
@@ -91,7 +110,7 @@ def index_upsert(
 
     docs = list(read_jsonl(source, Fields(id=id_field, text=text_field, title=title_field or None), OnError.stop))
     body = {"documents": [{"id": d.id, "title": d.title, "text": d.text} for d in docs]}
-    _change_collection(collection, url, index_root, "documents", body, upserts=docs)
+    _change_collection(collection, url, api_key, index_root, "documents", body, upserts=docs)
 
 
 @index_app.command("delete")
@@ -99,19 +118,22 @@ def index_delete(
     collection: Annotated[str, typer.Option()],
     ids: Annotated[str, typer.Option(help="comma-separated document ids")],
     url: ServerUrl = None,
+    api_key: ApiKey = None,
     index_root: IndexRoot = None,
 ) -> None:
     """Delete documents by id and rebuild every index of the collection."""
     id_list = [i.strip() for i in ids.split(",") if i.strip()]
-    _change_collection(collection, url, index_root, "documents/delete", {"ids": id_list}, deletes=id_list)
+    _change_collection(collection, url, api_key, index_root, "documents/delete", {"ids": id_list},
+                       deletes=id_list)
 
 
 @index_app.command("rebuild")
 def index_rebuild(
-    collection: Annotated[str, typer.Option()], url: ServerUrl = None, index_root: IndexRoot = None
+    collection: Annotated[str, typer.Option()], url: ServerUrl = None, api_key: ApiKey = None,
+    index_root: IndexRoot = None,
 ) -> None:
     """Rebuild every index of the collection from its doc store (new versions, same specs)."""
-    _change_collection(collection, url, index_root, "rebuild", {})
+    _change_collection(collection, url, api_key, index_root, "rebuild", {})
 
 
 @index_app.command("matryoshka")
@@ -128,8 +150,10 @@ def index_matryoshka(
     index_root: IndexRoot = None,
 ) -> None:
     """Fit a prefix transform (PCA or a learned adaptor) and build low-dim prefix indexes for the funnel."""
+    from indexers.locks import collection_lock
     from indexers.matryoshka.build import add_matryoshka
     from indexers.matryoshka.spec import MatryoshkaSpec
+    from indexers.recovery import recover_collection
 
     setup_logging()
     settings = settings_for(index_root)
@@ -147,7 +171,9 @@ def index_matryoshka(
         encoder = build_encoder(EncoderSpec.model_validate(dense.manifest.build["encoder"]))
         dataset = BeirDataset.open(data or settings.data_dir / collection)
         supervision = supervision_from_beir(dataset, supervise, encoder, dense)
-    manifest = add_matryoshka(folder, spec, supervision)
+    with collection_lock(settings.index_root, collection):  # the index folder is swapped: one writer at a time
+        recover_collection(settings.index_root, collection)
+        manifest = add_matryoshka(folder, spec, supervision)
     info = manifest.build["matryoshka"]
     typer.echo(f"{collection}/{index}: {transform} prefixes {list(spec.dims)} x {list(spec.codes)}, "
                f"{info['trained_on']}, {info['fit_seconds']}s")

@@ -11,6 +11,7 @@ import uvicorn
 
 from indexers.collection import BuildPlan, build_collection
 from indexers.impact import ImpactIndexSpec
+from indexers.sparse import DEFAULT_SPARSE
 from service.config import Settings
 from service.main import create_app
 
@@ -22,7 +23,8 @@ def run_demo(
     """Build (``learned_sparse``: with a SPLADE index named ``splade``), serve, and show each retriever's top 3."""
     source = settings.data_dir / collection
     extra = (ImpactIndexSpec(name="splade"),) if learned_sparse else ()
-    build_collection(BuildPlan(name=collection, source=source, learned_sparse=extra), settings.index_root)
+    build_collection(BuildPlan(name=collection, source=source, sparse=DEFAULT_SPARSE, learned_sparse=extra),
+                     settings.index_root)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

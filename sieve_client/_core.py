@@ -108,7 +108,10 @@ class ClientConfig:
 
 
 class SearchOptions(TypedDict, total=False):
-    """Optional ``POST /v1/search`` fields; left out, the server's default pipeline decides."""
+    """Optional ``POST /v1/search`` fields; left out, the server's default pipeline decides.
+
+    A copy of the server's request fields (``tests/sieve_client/test_search_fields.py`` keeps it in step).
+    """
 
     depth: int
     fusion: Mapping[str, Any]
@@ -123,6 +126,9 @@ class SearchOptions(TypedDict, total=False):
     splade: Mapping[str, Any]
     splade_min_weight: float
     explain: bool
+    funnel: Mapping[str, Any]
+    rerank: bool | Mapping[str, Any]
+    timeout_ms: int
 
 
 def _text(name: str, value: object) -> str:

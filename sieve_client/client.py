@@ -119,7 +119,8 @@ class SieveClient:
                 default. ``retrievers=["sparse", "splade", "dense"]`` fuses any of them, fusion weights in that
                 order.
             **options: other request fields (``depth``, ``fusion``, ``bm25``, ``dense_index``, ``ef_search``,
-                ``include_text``, ``dimensions``, ...); None values are not sent.
+                ``include_text``, ``dimensions``, ``funnel``, ``rerank``, ``timeout_ms``, ...); None values are
+                not sent.
 
         Raises:
             SieveInputError: empty collection or query, bad ``k``, unknown option (before sending).

@@ -31,6 +31,9 @@ def test_build_query_and_change_a_plain_jsonl_collection(tmp_path: Path) -> None
     out = _run("index", "build", "--collection", "aero", "--source", str(source), "--id-field", "pid",
                "--text-field", "body", "--title-field", "", "--dense", "dense:onnx:Flat", "--index-root", root)
     assert "aero/bm25: sparse, 3 docs" in out and "aero/dense: dense, 3 docs" in out
+    assert "aero/bm25-lucene: sparse, 3 docs" in out  # native "bm25" by default, Lucene beside it
+    manifest = json.loads((tmp_path / "root" / "aero" / "indexes" / "bm25" / "manifest.json").read_text())
+    assert manifest["build"]["backend"] == "native"
     info = json.loads((tmp_path / "root" / "aero" / "collection.json").read_text())
     assert info["skipped"] == [{"line": 4, "reason": "empty text (fields 'body'/None)"}]
 
@@ -58,6 +61,32 @@ def test_bad_dense_spec_and_missing_source_fail_clearly(tmp_path: Path) -> None:
     result = runner.invoke(app, ["index", "build", "--collection", "x", "--dense", "oops", "--index-root",
                                  str(tmp_path)])
     assert result.exit_code != 0 and "NAME:BACKEND:FACTORY" in result.output
+    result = runner.invoke(app, ["index", "build", "--collection", "x", "--sparse", "bm25:elastic", "--index-root",
+                                 str(tmp_path)])
+    assert result.exit_code != 0 and "'lucene', 'native'" in result.output
+
+
+def test_url_writes_send_the_api_key(tmp_path: Path) -> None:
+    from service.config import Settings
+    from service.main import create_app
+    from tests.servers import serve_in_thread
+
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(json.dumps(d) + "\n" for d in DOCS[:3]))
+    root = tmp_path / "root"
+    _run("index", "build", "--collection", "aero", "--source", str(source), "--id-field", "pid", "--text-field",
+         "body", "--title-field", "", "--no-dense", "--index-root", str(root))
+    keys = {"admin-key": "admin", "read-key": "read"}
+    with serve_in_thread(create_app(Settings(index_root=root, workers=1, auth={"api_keys": keys}))) as url:
+        delete = ["index", "delete", "--collection", "aero", "--ids", "p1", "--url", url]
+        for extra, kind in (([], "Unauthorized"), (["--api-key", "read-key"], "Forbidden")):
+            refused = runner.invoke(app, delete + extra, env={"SIEVE_API_KEY": ""})
+            assert refused.exit_code == 1 and json.loads(refused.stdout)["error"]["type"] == kind, refused.output
+        report = json.loads(_run(*delete, "--api-key", "admin-key"))
+        assert report["deleted"] == 1 and report["doc_count"] == 2
+        rebuilt = runner.invoke(app, ["index", "rebuild", "--collection", "aero", "--url", url],
+                                env={"SIEVE_API_KEY": "admin-key"})
+        assert rebuilt.exit_code == 0 and json.loads(rebuilt.stdout)["doc_count"] == 2, rebuilt.output
 
 
 def test_learned_sparse_build_and_fused_eval(datasets: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
+from indexers.durable import fault_point
 from indexers.encoders import Encoder, EncoderSpec
 from indexers.layout import DOCIDS_FILE, INDEX_FILE, VECTORS_FILE
 from indexers.manifest import IndexManifest, atomic_folder
@@ -90,6 +91,7 @@ def build_dense_index(
     spec: DenseIndexSpec,
     *,
     reuse_vectors: Path | None = None,
+    docstore_version: str | None = None,
 ) -> IndexManifest:
     """Encode ``docs`` (or reuse vectors from an index built with the same encoder) and write an index folder.
 
@@ -100,6 +102,7 @@ def build_dense_index(
         out_dir: the final index folder; written atomically.
         spec: FAISS factory and HNSW/IVF parameters.
         reuse_vectors: an index folder whose ``vectors.npy``/``docids.txt`` came from the same encoder.
+        docstore_version: the version of the doc store ``docs`` come from, recorded in the manifest.
     """
     import faiss
 
@@ -112,6 +115,7 @@ def build_dense_index(
         else:
             ids, vectors = encode_corpus(docs, encoder, tmp, count, spec.chunk_size)
         encode_seconds = time.perf_counter() - started
+        fault_point("dense.mid-index", spec.name)  # vectors written, the FAISS index not yet
         index = make_faiss_index(vectors, spec)
         faiss.write_index(index, str(tmp / INDEX_FILE))
         (tmp / DOCIDS_FILE).write_text("\n".join(ids) + "\n")
@@ -131,6 +135,7 @@ def build_dense_index(
                 "vectors_reused": reuse_vectors is not None,
             },
             build_seconds=round(seconds, 2),
+            docstore_version=docstore_version,
         )
         manifest.write(tmp)
     log.info("dense index %s: %d docs in %.1fs", out_dir, len(ids), seconds)

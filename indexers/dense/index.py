@@ -9,13 +9,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from indexers.dense.options import DenseSearchOptions
 from indexers.layout import DOCIDS_FILE, INDEX_FILE, VECTORS_FILE
 from indexers.manifest import IndexManifest
+from indexers.matryoshka.spec import FunnelOptions
 from kernel.errors import IndexUnavailable, InvalidInput
 
 if TYPE_CHECKING:
-    from indexers.matryoshka import FunnelSpec
     from indexers.matryoshka.view import MatryoshkaView
+
+Rows = list[list[tuple[str, float]]]  # per query row: (doc_id, score), best first
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +69,30 @@ class DenseIndex:
         return int(self._index.d)
 
     def search(
-        self, queries: NDArray[np.float32], k: int, *, ef_search: int | None = None
-    ) -> list[list[tuple[str, float]]]:
-        """Top-``k`` ``(doc_id, score)`` per query row; ``ef_search`` overrides HNSW's setting for this call."""
+        self, queries: NDArray[np.float32], k: int, options: DenseSearchOptions | None = None,
+        *, counts: dict[str, int] | None = None,
+    ) -> Rows:
+        """Top-``k`` ``(doc_id, score)`` per query row, the way ``options`` asks (None: the index's own settings).
+
+        Args:
+            queries: one query vector per row (full dimension, unit length).
+            k: hits per query.
+            options: ``funnel``: shortlist at a Matryoshka prefix, rescore at full dimension (unset funnel fields
+                take the index's built default); else ``dimensions``: search at that prefix; else the full index
+                (``ef_search`` overrides HNSW's setting for this call).
+            counts: when given, gets what the search did: ``rescored`` (funnel candidates rescored per query).
+
+        Raises:
+            InvalidInput: a prefix or funnel the index was not built with (the message lists what it serves).
+        """
+        options = options or DenseSearchOptions()
+        if options.funnel is not None:
+            return self._funnel(queries, k, options.funnel, counts)
+        if options.dimensions is not None:
+            return self._prefix(queries, k, options.dimensions)
+        return self._full(queries, k, options.ef_search)
+
+    def _full(self, queries: NDArray[np.float32], k: int, ef_search: int | None) -> Rows:
         import faiss
 
         params = self._params
@@ -92,20 +116,21 @@ class DenseIndex:
                                "add them with `sieve index matryoshka`")
         return self.matryoshka
 
-    def search_dims(self, queries: NDArray[np.float32], k: int, dims: int) -> list[list[tuple[str, float]]]:
+    def _prefix(self, queries: NDArray[np.float32], k: int, dims: int) -> Rows:
         """Search at a Matryoshka prefix dimension (truncate, renormalise); the full dimension is the plain index."""
         if dims == self.dim and (self.matryoshka is None or self.matryoshka.transform.preserves_full_scores):
-            return self.search(queries, k)
+            return self._full(queries, k, None)
         scores, positions = self._view(f"{dims}-dim prefixes").search(queries, min(k, len(self.docids)), dims)
         return [self._row(s, p) for s, p in zip(scores, positions, strict=True)]
 
-    def search_funnel(
-        self, queries: NDArray[np.float32], k: int, funnel: FunnelSpec | None = None
-    ) -> tuple[list[list[tuple[str, float]]], int]:
-        """Shortlist at low dimension, rescore at full; returns the rows and how many candidates were rescored."""
+    def _funnel(self, queries: NDArray[np.float32], k: int, funnel: FunnelOptions,
+                counts: dict[str, int] | None) -> Rows:
+        """Shortlist at low dimension, rescore at full; the built funnel (the manifest's) fills unset fields."""
         view = self._view("funnel")
-        rows, rescored = view.funnel(queries, k, funnel or view.funnel_default)
-        return [self._row(s, p) for s, p in rows], rescored
+        rows, rescored = view.funnel(queries, k, funnel.over(view.funnel_default))
+        if counts is not None:
+            counts["rescored"] = rescored
+        return [self._row(s, p) for s, p in rows]
 
     def vectors(self) -> NDArray[np.float32]:
         """The full-dimension document vectors, memory-mapped from disk."""

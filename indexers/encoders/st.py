@@ -49,4 +49,6 @@ class SentenceTransformerEncoder:
     def count_tokens(self, texts: Sequence[str]) -> int:
         tokenizer = self._model.tokenizer
         limit = self._model.max_seq_length
+        if limit is None:
+            return sum(len(ids) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"])
         return sum(min(len(ids), limit) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"])

@@ -21,6 +21,7 @@ def build_code_index(prefixes: NDArray[np.float32], code: str) -> Any:
     import faiss
 
     dims = prefixes.shape[1]
+    index: Any
     if code == "binary":
         index = faiss.IndexBinaryFlat(dims)
         index.add(_binarize(prefixes))

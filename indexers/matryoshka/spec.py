@@ -1,10 +1,12 @@
-"""What Matryoshka structure an index gets, and the funnel's default shortlist settings."""
+"""What Matryoshka structure an index gets, the funnel's settings (built default) and a search's funnel options."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from kernel.options import partial_model
 
 Code = Literal["fp32", "sq8", "binary"]
 CODES: tuple[str, ...] = ("fp32", "sq8", "binary")
@@ -15,9 +17,22 @@ class FunnelSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    dims: int = Field(64, ge=8)
-    code: Code = "sq8"
-    shortlist: int = Field(200, ge=1, le=10_000)
+    dims: int = Field(64, ge=8, description="prefix dimension of the shortlist index")
+    code: Code = Field("sq8", description="code of the shortlist index: fp32, sq8 (int8) or binary")
+    shortlist: int = Field(200, ge=1, le=10_000, description="candidates rescored at full dimension")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# FunnelSpec's fields, each optional (one definition of each, with its bounds).
+class FunnelOptions(partial_model(FunnelSpec, base=_Frozen)):  # type: ignore[misc]
+    """Per-request funnel settings; a field left out takes the index's built default."""
+
+    def over(self, default: FunnelSpec) -> FunnelSpec:
+        """``default`` with the fields set here replacing its own."""
+        return default.model_copy(update=self.model_dump(exclude_none=True))
 
 
 class MatryoshkaSpec(BaseModel):

@@ -29,7 +29,8 @@ def _load(path: Path, device: str) -> tuple[Any, Any]:
         folder, kwargs["gguf_file"] = path.parent, path.name
     tokenizer = AutoTokenizer.from_pretrained(str(folder), **kwargs)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, **kwargs).to(device).eval()
+    model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, **kwargs)
+    model = model.to(device).eval()
     return tokenizer, model
 
 

@@ -1,5 +1,7 @@
-"""Probes. ``/livez``: the process answers (restart it if not). ``/readyz``: the lifespan finished loading and is not
-shutting down (send traffic only then). ``/healthz``: the older combined view, kept for existing callers."""
+"""Probes. ``/livez``: the process answers (restart it if not). ``/readyz``: the lifespan finished loading, at least
+one collection loaded, and not shutting down (send traffic only then). ``/healthz``: the older combined view, kept for
+existing callers (always 200; ``degraded`` when a collection or index is not served). Both name every collection not
+served with a short reason (``errors``)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz")
 async def healthz(registry: RegistryDep) -> dict[str, object]:
-    return {"status": "ok", "collections": sorted(registry.pipelines), "errors": registry.errors}
+    return {"status": "degraded" if registry.errors else "ok", "collections": sorted(registry.pipelines),
+            "errors": registry.errors}
 
 
 @router.get("/livez")
@@ -21,11 +24,14 @@ async def livez() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "still loading, or shutting down"}})
+@router.get("/readyz", responses={503: {"description": "still loading, no collection loaded, or shutting down"}})
 async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
     if not getattr(state, "ready", False):
         return JSONResponse({"status": "not ready"}, status_code=503)
+    if not state.registry.pipelines:
+        return JSONResponse({"status": "not ready", "reason": "no collection loaded", "errors": state.registry.errors},
+                            status_code=503)
     cache = state.cache.status() if state.cache is not None else "off"
     body = {"status": "ready", "collections": sorted(state.registry.pipelines), "errors": state.registry.errors,
             "cache": cache}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from kernel.errors import InvalidInput
 from service.deadlines import Deadline
 from service.deps import RegistryDep, SettingsDep
-from service.schemas import HitOut, RerankOptions, SearchRequest, SearchResponse
+from service.schemas import HitOut, SearchRequest, SearchResponse
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -21,18 +21,11 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
         raise InvalidInput(f"query is {len(body.query)} characters; the limit is {settings.max_query_chars}")
     deadline = Deadline.for_request(body.timeout_ms, settings.deadline_ms, settings.max_deadline_ms)
     pipeline = registry.pipeline(body.collection)
-    options = body.rerank if isinstance(body.rerank, RerankOptions) else None
+    options = body.rerank_options
     reranker = None
     if options is not None:
         reranker = registry.rerankers.for_request(options.model, top_n=options.top_n, blend=options.blend)
-    spec = settings.pipeline.override(
-        retriever=body.retriever, sparse_index=body.sparse_index, dense_index=body.dense_index,
-        retrievers=tuple(body.retrievers) if body.retrievers else None, splade_index=body.splade_index,
-        splade=body.splade, splade_min_weight=body.splade_min_weight, explain=body.explain,
-        depth=body.depth, fusion=body.fusion, bm25=body.bm25, ef_search=body.ef_search,
-        dimensions=body.dimensions, funnel=body.funnel, rerank=True if options else body.rerank,
-        rerank_depth=options.depth if options else None,
-    )
+    spec = settings.pipeline.override(**body.pipeline_changes())
     result = await pipeline.run(body.query, k=body.k, spec=spec, include_text=body.include_text, deadline=deadline,
                                 reranker=reranker)
     tracing = request.app.state.tracing

@@ -10,7 +10,7 @@ import pytest
 
 from indexers.collection import BuildPlan, build_collection, list_collections, open_collection
 from indexers.corpus import BeirDataset
-from indexers.dense import DenseIndex, DenseIndexSpec, build_dense_index
+from indexers.dense import DenseIndex, DenseIndexSpec, DenseSearchOptions, build_dense_index
 from indexers.encoders import EncoderSpec, build_encoder
 from indexers.lucene import Bm25Params
 from indexers.manifest import IndexManifest, atomic_folder
@@ -63,7 +63,7 @@ def test_flat_and_hnsw_agree_and_scores_are_cosines(collection) -> None:  # type
     enc = build_encoder(EncoderSpec())
     q = enc.encode_queries(["Vitamin D deficiency increases cancer risk", "stem cells regenerate heart tissue"])
     flat = collection.dense["dense"].search(q, 10)
-    hnsw = collection.dense["dense-hnsw"].search(q, 10, ef_search=64)
+    hnsw = collection.dense["dense-hnsw"].search(q, 10, DenseSearchOptions(ef_search=64))
     for f, h in zip(flat, hnsw, strict=True):
         assert [d for d, _ in f][:5] == [d for d, _ in h][:5]
     vectors = collection.dense["dense"].vectors()
