@@ -41,21 +41,22 @@ def simplex(step: float, n: int) -> list[tuple[float, ...]]:
     return out
 
 
-def candidates(step: float) -> list[tuple[tuple[str, ...], FusionSpec]]:
+def candidates(stages: tuple[str, ...], step: float) -> list[tuple[tuple[str, ...], FusionSpec]]:
     """Every pair and the triple, RRF (k=60) and convex (min-max), equal weights and each point of the grid."""
     out: list[tuple[tuple[str, ...], FusionSpec]] = []
-    for size in (2, 3):
-        for route in itertools.combinations(STAGES, size):
+    for size in range(2, len(stages) + 1):
+        for route in itertools.combinations(stages, size):
             for weights in [None, *simplex(step, size)]:
                 out.append((route, FusionSpec(method="convex", weights=weights)))
                 out.append((route, FusionSpec(method="rrf", weights=weights)))
     return out
 
 
-async def single_runs(pipeline, queries: dict[str, str], depth: int) -> dict[str, dict[str, list[Hit]]]:  # type: ignore[no-untyped-def]
+async def single_runs(pipeline, queries: dict[str, str], depth: int, stages: tuple[str, ...],  # type: ignore[no-untyped-def]
+                      dims: int | None) -> dict[str, dict[str, list[Hit]]]:
     runs = {}
-    for stage in STAGES:
-        spec = PipelineSpec(retriever=stage, rerank=False)  # type: ignore[arg-type]
+    for stage in stages:
+        spec = PipelineSpec(retriever=stage, rerank=False, dimensions=dims)  # type: ignore[arg-type]
         result = await run_in_process(pipeline, queries, spec, depth)
         runs[stage] = {q: [Hit(d, s, stage_scores={stage: s}) for d, s in docs.items()]
                        for q, docs in result.run.items()}
@@ -81,8 +82,11 @@ def main() -> None:
     parser.add_argument("--test-split", default="test")
     parser.add_argument("--depth", type=int, default=100)
     parser.add_argument("--step", type=float, default=0.1)
+    parser.add_argument("--retrievers", default="sparse,splade,dense", help="comma-separated, of " + ",".join(STAGES))
+    parser.add_argument("--dims", type=int, default=None, help="dense: search at this (Matryoshka) dimension")
     parser.add_argument("--out", type=Path, default=Path("results/fusion_weights.json"))
     args = parser.parse_args()
+    stages = tuple(args.retrievers.split(","))
 
     dataset = BeirDataset.open(args.data)
     pipeline = load_pipeline(args.index_root / args.collection)
@@ -91,14 +95,14 @@ def main() -> None:
     for split in dict.fromkeys((args.tune_split, args.test_split)):
         qrels = dataset.qrels(split)
         queries = {q: t for q, t in dataset.queries(split).items() if q in qrels}
-        splits[split] = (qrels, asyncio.run(single_runs(pipeline, queries, args.depth)))
+        splits[split] = (qrels, asyncio.run(single_runs(pipeline, queries, args.depth, stages, args.dims)))
     rows = []
-    for stage in STAGES:
+    for stage in stages:
         row = {"pipeline": "bm25" if stage == "sparse" else stage}
         for split, (qrels, runs) in splits.items():
             row[split] = evaluate(qrels, {q: {h.id: h.score for h in hits} for q, hits in runs[stage].items()})
         rows.append(row)
-    for route, fusion in candidates(args.step):
+    for route, fusion in candidates(stages, args.step):
         row = {"pipeline": label(route, fusion), "route": list(route), "fusion": fusion.model_dump(mode="json")}
         for split, (qrels, runs) in splits.items():
             row[split] = evaluate(qrels, fused_run(runs, route, fusion, args.depth))
@@ -114,7 +118,7 @@ def main() -> None:
             pool = [r for r in fused if keep(r) and r["fusion"]["method"] == method]
             best[f"{name}/{method}"] = max(pool, key=lambda r: r[tune]["ndcg@10"])["pipeline"]
     summary = {"data": str(args.data), "tune_split": tune, "test_split": test, "depth": args.depth,
-               "step": args.step, "seconds": round(time.perf_counter() - started, 1),
+               "step": args.step, "dims": args.dims, "seconds": round(time.perf_counter() - started, 1),
                "chosen_on_tune": best, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
