@@ -53,13 +53,14 @@ def candidates(stages: tuple[str, ...], step: float) -> list[tuple[tuple[str, ..
 
 
 async def single_runs(pipeline, queries: dict[str, str], depth: int, stages: tuple[str, ...],  # type: ignore[no-untyped-def]
-                      dims: int | None) -> dict[str, dict[str, list[Hit]]]:
+                      dims: int | None, saved: dict[str, Run]) -> dict[str, dict[str, list[Hit]]]:
+    """Each stage's top ``depth`` per query; ``saved`` (stage -> run) is reused and filled in."""
     runs = {}
     for stage in stages:
-        spec = PipelineSpec(retriever=stage, rerank=False, dimensions=dims)  # type: ignore[arg-type]
-        result = await run_in_process(pipeline, queries, spec, depth)
-        runs[stage] = {q: [Hit(d, s, stage_scores={stage: s}) for d, s in docs.items()]
-                       for q, docs in result.run.items()}
+        if stage not in saved:
+            spec = PipelineSpec(retriever=stage, rerank=False, dimensions=dims)  # type: ignore[arg-type]
+            saved[stage] = (await run_in_process(pipeline, queries, spec, depth)).run
+        runs[stage] = {q: [Hit(d, s, stage_scores={stage: s}) for d, s in saved[stage][q].items()] for q in queries}
     return runs
 
 
@@ -84,6 +85,8 @@ def main() -> None:
     parser.add_argument("--step", type=float, default=0.1)
     parser.add_argument("--retrievers", default="sparse,splade,dense", help="comma-separated, of " + ",".join(STAGES))
     parser.add_argument("--dims", type=int, default=None, help="dense: search at this (Matryoshka) dimension")
+    parser.add_argument("--runs-cache", type=Path, default=None,
+                        help="JSON of single-retriever runs: read if present (same index, depth, dims), then updated")
     parser.add_argument("--out", type=Path, default=Path("results/fusion_weights.json"))
     args = parser.parse_args()
     stages = tuple(args.retrievers.split(","))
@@ -92,10 +95,14 @@ def main() -> None:
     pipeline = load_pipeline(args.index_root / args.collection)
     splits = {}
     started = time.perf_counter()
+    cache = json.loads(args.runs_cache.read_text()) if args.runs_cache and args.runs_cache.is_file() else {}
     for split in dict.fromkeys((args.tune_split, args.test_split)):
         qrels = dataset.qrels(split)
         queries = {q: t for q, t in dataset.queries(split).items() if q in qrels}
-        splits[split] = (qrels, asyncio.run(single_runs(pipeline, queries, args.depth, stages, args.dims)))
+        saved = cache.setdefault(f"{split}@{args.depth}@{args.dims}", {})
+        splits[split] = (qrels, asyncio.run(single_runs(pipeline, queries, args.depth, stages, args.dims, saved)))
+    if args.runs_cache:
+        args.runs_cache.write_text(json.dumps(cache))
     rows = []
     for stage in stages:
         row = {"pipeline": "bm25" if stage == "sparse" else stage}
