@@ -57,10 +57,11 @@ async def single_runs(pipeline, queries: dict[str, str], depth: int, stages: tup
     """Each stage's top ``depth`` per query; ``saved`` (stage -> run) is reused and filled in."""
     runs = {}
     for stage in stages:
-        if stage not in saved:
+        key = f"{stage}@{dims}" if stage == "dense" and dims else stage
+        if key not in saved:
             spec = PipelineSpec(retriever=stage, rerank=False, dimensions=dims)  # type: ignore[arg-type]
-            saved[stage] = (await run_in_process(pipeline, queries, spec, depth)).run
-        runs[stage] = {q: [Hit(d, s, stage_scores={stage: s}) for d, s in saved[stage][q].items()] for q in queries}
+            saved[key] = (await run_in_process(pipeline, queries, spec, depth)).run
+        runs[stage] = {q: [Hit(d, s, stage_scores={stage: s}) for d, s in saved[key][q].items()] for q in queries}
     return runs
 
 
@@ -99,7 +100,7 @@ def main() -> None:
     for split in dict.fromkeys((args.tune_split, args.test_split)):
         qrels = dataset.qrels(split)
         queries = {q: t for q, t in dataset.queries(split).items() if q in qrels}
-        saved = cache.setdefault(f"{split}@{args.depth}@{args.dims}", {})
+        saved = cache.setdefault(f"{split}@{args.depth}", {})
         splits[split] = (qrels, asyncio.run(single_runs(pipeline, queries, args.depth, stages, args.dims, saved)))
     if args.runs_cache:
         args.runs_cache.write_text(json.dumps(cache))
