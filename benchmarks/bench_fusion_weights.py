@@ -118,13 +118,14 @@ def main() -> None:
     tune, test = args.tune_split, args.test_split
     fused = [r for r in rows if "route" in r]
     best = {}
-    def three(r: dict) -> bool:  # all three retrievers with a weight above 0
-        return len(r["route"]) == 3 and all(w > 0 for w in r["fusion"]["weights"] or (1,))
+    def three(r: dict) -> bool:  # all the retrievers with a weight above 0
+        return len(r["route"]) == len(stages) and all(w > 0 for w in r["fusion"]["weights"] or (1,))
 
     for name, keep in (("triple", three), ("any", lambda r: True)):
         for method in ("convex", "rrf"):
             pool = [r for r in fused if keep(r) and r["fusion"]["method"] == method]
-            best[f"{name}/{method}"] = max(pool, key=lambda r: r[tune]["ndcg@10"])["pipeline"]
+            if pool:
+                best[f"{name}/{method}"] = max(pool, key=lambda r: r[tune]["ndcg@10"])["pipeline"]
     summary = {"data": str(args.data), "tune_split": tune, "test_split": test, "depth": args.depth,
                "step": args.step, "dims": args.dims, "seconds": round(time.perf_counter() - started, 1),
                "chosen_on_tune": best, "rows": rows}
