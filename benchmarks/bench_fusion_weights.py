@@ -19,6 +19,7 @@ import itertools
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from evaluation.beir_eval import load_pipeline
 from evaluation.harness import run_in_process
@@ -104,9 +105,9 @@ def main() -> None:
         splits[split] = (qrels, asyncio.run(single_runs(pipeline, queries, args.depth, stages, args.dims, saved)))
     if args.runs_cache:
         args.runs_cache.write_text(json.dumps(cache))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for stage in stages:
-        row = {"pipeline": "bm25" if stage == "sparse" else stage}
+        row: dict[str, Any] = {"pipeline": "bm25" if stage == "sparse" else stage}
         for split, (qrels, runs) in splits.items():
             row[split] = evaluate(qrels, {q: {h.id: h.score for h in hits} for q, hits in runs[stage].items()})
         rows.append(row)

@@ -57,8 +57,8 @@ def _ensure_built(data: Path, collection: str, settings: Settings, specs: list[P
     if folder in list_collections(settings.index_root) and (has or not needs):
         return
     log.info("collection %s: building it from %s (learned sparse: %s)", collection, data, needs)
-    build_collection(BuildPlan(name=collection, source=data, learned_sparse=(learned_sparse,) if needs else ()),
-                     settings.index_root)
+    extra = (learned_sparse,) if needs and learned_sparse is not None else ()
+    build_collection(BuildPlan(name=collection, source=data, learned_sparse=extra), settings.index_root)
 
 
 def evaluate_pipelines(

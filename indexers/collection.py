@@ -197,8 +197,10 @@ class Collection:
     @property
     def version(self) -> str:
         """Changes whenever any index is rebuilt (keys caches)."""
-        indexes = {**self.sparse, **self.dense, **self.learned_sparse}
-        return "+".join(sorted(f"{n}:{i.manifest.version}" for n, i in indexes.items()))
+        manifests = {n: i.manifest for n, i in self.sparse.items()}
+        manifests.update({n: i.manifest for n, i in self.dense.items()})
+        manifests.update({n: i.manifest for n, i in self.learned_sparse.items()})
+        return "+".join(sorted(f"{n}:{m.version}" for n, m in manifests.items()))
 
 
 # Reader per manifest kind; a sparse index's own reader then follows its manifest's backend (indexers/sparse.py).

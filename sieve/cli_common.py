@@ -47,7 +47,7 @@ def parse_learned_sparse(value: str):  # type: ignore[no-untyped-def]
     if len(parts) < 2 or parts[1] not in BACKENDS:
         raise typer.BadParameter(f"{value!r}: expected NAME:BACKEND[:MODEL] with BACKEND one of {sorted(BACKENDS)}, "
                                  "e.g. splade:lucene_impact")
-    encoder = SparseEncoderSpec(**({"model": parts[2]} if len(parts) == 3 else {}))
+    encoder = SparseEncoderSpec(model=parts[2]) if len(parts) == 3 else SparseEncoderSpec()
     return BACKENDS[parts[1]].spec(name=parts[0], sparse=SparseBuildSpec(encoder=encoder))
 
 
