@@ -6,6 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 COLLECTION ?= scifact
 TYPED  := kernel indexers rankers training service evaluation sieve sieve_client
+# make run LEARNED_SPARSE=1 also builds and queries a SPLADE-tiny index (slow on 2 CPU cores: see README)
+LEARNED_SPARSE ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
@@ -28,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: setup
-	$(BIN)/sieve demo --collection $(COLLECTION)
+	$(BIN)/sieve demo --collection $(COLLECTION) $(if $(LEARNED_SPARSE),--learned-sparse)
 
 serve: setup
 	$(BIN)/sieve serve

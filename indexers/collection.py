@@ -2,8 +2,8 @@
 
     <root>/<name>/collection.json     source, counts, skipped records, doc store version
     <root>/<name>/docs.sqlite         ids, titles, texts (corpus order), its version
-    <root>/<name>/indexes/<index>/    manifest.json (names the doc store version) + Lucene, native BM25 (numpy)
-                                      or FAISS files
+    <root>/<name>/indexes/<index>/    manifest.json (names the doc store version) + Lucene, native BM25 (numpy),
+                                      FAISS or learned sparse files
 
 A new doc store is built with all its indexes in a temporary folder swapped in whole, so a crash never leaves
 indexes of one corpus over the doc store of another; an index whose manifest names another doc store version is
@@ -29,11 +29,18 @@ from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import DocStore, write_docstore
 from indexers.durable import fault_point, write_text_durably
 from indexers.encoders import Encoder, build_encoder
+from indexers.learned_sparse_backends import (
+    LearnedSparseIndex,
+    LearnedSparseSpec,
+    build_learned_sparse_index,
+    open_learned_sparse_index,
+)
 from indexers.locks import collection_lock
 from indexers.lucene import LuceneIndexSpec
 from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
 from indexers.recovery import recover_collection, repair, repair_root
 from indexers.sparse import SparseIndex, SparseIndexSpec, build_sparse_index, open_sparse_index
+from indexers.sparse_encoders import SparseEncoder, build_sparse_encoder
 from kernel.errors import IndexUnavailable, NotFound, SieveError
 
 log = logging.getLogger(__name__)
@@ -52,6 +59,7 @@ class BuildPlan(BaseModel):
     limit: int | None = None
     sparse: tuple[SparseIndexSpec, ...] = (LuceneIndexSpec(),)
     dense: tuple[DenseIndexSpec, ...] = (DenseIndexSpec(),)
+    learned_sparse: tuple[LearnedSparseSpec, ...] = ()
     force: bool = False
 
 
@@ -137,6 +145,27 @@ def _build_indexes(plan: BuildPlan, folder: Path, store: DocStore) -> dict[str, 
             )
             vectors_of[vkey] = out
         built[dspec.name] = IndexManifest.read(out)
+    built.update(_build_learned_sparse(plan, folder, store))
+    return built
+
+
+def _build_learned_sparse(plan: BuildPlan, folder: Path, store: DocStore) -> dict[str, IndexManifest]:
+    """The plan's learned sparse indexes; indexes encoded and pruned alike share one encoding of the corpus."""
+    built: dict[str, IndexManifest] = {}
+    encoders: dict[str, SparseEncoder] = {}
+    vectors_of: dict[str, Path] = {}  # pruning -> an up-to-date index folder holding those vectors
+    for lspec in plan.learned_sparse:
+        out = folder / "indexes" / lspec.name
+        pruning = json.dumps(lspec.sparse.pruning(), sort_keys=True)
+        if not _same_spec(out, lspec, store.version):
+            reuse = vectors_of.get(pruning)
+            key = lspec.sparse.encoder.model_dump_json()
+            if reuse is None and key not in encoders:
+                encoders[key] = build_sparse_encoder(lspec.sparse.encoder)
+            build_learned_sparse_index(store.iter_docs(), store.count, None if reuse else encoders[key], out, lspec,
+                                       reuse_vectors=reuse, docstore_version=store.version)
+        vectors_of.setdefault(pruning, out)
+        built[lspec.name] = IndexManifest.read(out)
     return built
 
 
@@ -166,12 +195,13 @@ class Collection:
     docs: DocStore
     sparse: dict[str, SparseIndex] = field(default_factory=dict)
     dense: dict[str, DenseIndex] = field(default_factory=dict)
+    learned_sparse: dict[str, LearnedSparseIndex] = field(default_factory=dict)
     stale: dict[str, str] = field(default_factory=dict)  # index name -> why it is not served
 
     @property
-    def indexes(self) -> dict[str, SparseIndex | DenseIndex]:
-        """Every served index by name, sparse and dense."""
-        return {**self.sparse, **self.dense}
+    def indexes(self) -> dict[str, SparseIndex | DenseIndex | LearnedSparseIndex]:
+        """Every served index by name: sparse, dense and learned sparse."""
+        return {**self.sparse, **self.dense, **self.learned_sparse}
 
     @property
     def version(self) -> str:
@@ -183,6 +213,8 @@ class Collection:
 _READERS: dict[str, Callable[[Path, bool], object]] = {
     "sparse": lambda folder, use_gpu: open_sparse_index(folder),
     "dense": lambda folder, use_gpu: DenseIndex(folder, use_gpu=use_gpu),
+    # the backend (Lucene impact, Seismic, exact) comes from the manifest (indexers/learned_sparse_backends.py)
+    "learned_sparse": lambda folder, use_gpu: open_learned_sparse_index(folder),
 }
 
 

@@ -108,10 +108,12 @@ def build_learned_sparse_index(
     *,
     reuse_vectors: Path | None = None,
     store: ForwardStore | None = None,
+    docstore_version: str | None = None,
 ) -> IndexManifest:
     """Build the index ``spec`` describes (its ``backend`` field picks the builder)."""
     backend = backend_of(str(getattr(spec, "backend", "")))
-    return backend.build(docs, count, encoder, out_dir, spec, reuse_vectors=reuse_vectors, store=store)
+    return backend.build(docs, count, encoder, out_dir, spec, reuse_vectors=reuse_vectors, store=store,
+                         docstore_version=docstore_version)
 
 
 def open_learned_sparse_index(folder: Path) -> LearnedSparseIndex:

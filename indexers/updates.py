@@ -1,7 +1,8 @@
 """Live changes to a built collection: create, upsert and delete documents, rebuild.
 
-Copy-on-write: the whole collection folder is rebuilt beside the old one (vectors of unchanged docs are reused, only
-new or changed docs are encoded; sparse indexes, Lucene or native, are re-indexed from the doc store) and swapped
+Copy-on-write: the whole collection folder is rebuilt beside the old one (dense and learned sparse vectors of unchanged
+docs are reused, only new or changed docs are encoded; sparse indexes, Lucene or native, are re-indexed from the doc
+store) and swapped
 in with one rename, so readers see the old version until the new one is complete. Every change gives every index a
 new manifest version and the doc store a new version. Every change holds the collection's write lock
 (``indexers/locks.py``: the server's admin routes and the CLI's offline writes take the same one) and first repairs
@@ -33,17 +34,22 @@ from indexers.docstore import DocStore, write_docstore
 from indexers.durable import fault_point
 from indexers.encoders import Encoder, EncoderSpec
 from indexers.layout import DOCIDS_FILE, VECTORS_FILE
+from indexers.learned_sparse import KIND as LEARNED_SPARSE
+from indexers.learned_sparse import ForwardStore, SparseBuildSpec
+from indexers.learned_sparse_backends import backend_of, build_learned_sparse_index
 from indexers.locks import collection_lock
 from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
 from indexers.matryoshka import MatryoshkaSpec, PrefixTransform
 from indexers.matryoshka.build import add_matryoshka
 from indexers.recovery import recover_collection
 from indexers.sparse import build_sparse_index, spec_of
+from indexers.sparse_encoders import SparseEncoder, SparseEncoderSpec, SparseVectors, build_sparse_encoder
 from kernel.errors import InvalidInput, NotFound
 from kernel.types import Doc
 
 log = logging.getLogger(__name__)
 EncoderFor = Callable[[EncoderSpec], Encoder]
+SparseEncoderFor = Callable[[SparseEncoderSpec], SparseEncoder]
 
 
 @dataclass(frozen=True)
@@ -106,10 +112,42 @@ def _dense_vectors(old: Path, store: DocStore, changed: set[str], encoder: Encod
     (staging / DOCIDS_FILE).write_text("\n".join(ids) + "\n")
 
 
-def _rebuild_index(old: Path, out: Path, store: DocStore, changed: set[str], encoder_for: EncoderFor) -> None:
+def _sparse_vectors(old: Path, store: DocStore, changed: set[str], encoder: SparseEncoder, sparse: SparseBuildSpec,
+                    staging: Path) -> None:
+    """Write ``store``'s forward store (+ the old manifest) to ``staging``: old rows reused, changed/new docs encoded
+    and pruned like the old ones."""
+    before = ForwardStore.read(old)
+    old_row = {doc_id: i for i, doc_id in enumerate(before.docids)}
+    ids: list[str] = []
+    rows: list[int] = []  # row in old vectors, or -(1 + n) for the n-th newly encoded doc
+    texts: list[str] = []
+    for doc in store.iter_docs():
+        ids.append(doc.id)
+        if doc.id in old_row and doc.id not in changed:
+            rows.append(old_row[doc.id])
+        else:
+            rows.append(-1 - len(texts))
+            texts.append(doc.contents)
+    fresh = [encoder.encode_docs(texts[i : i + sparse.chunk_size]).prune(sparse.doc_top_k, sparse.doc_threshold)
+             for i in range(0, len(texts), sparse.chunk_size)]
+    both = SparseVectors.concat([before.vectors, *fresh], before.vectors.dim)
+    order = [r if r >= 0 else len(before.docids) - 1 - r for r in rows]
+    ForwardStore(ids, both.take(order), before.vocab).write(staging)
+    IndexManifest.read(old).write(staging)
+
+
+def _rebuild_index(old: Path, out: Path, store: DocStore, changed: set[str], encoder_for: EncoderFor,
+                   sparse_encoder_for: SparseEncoderFor) -> None:
     manifest = IndexManifest.read(old)
     if manifest.kind == "sparse":
         build_sparse_index(store.iter_docs(), store.count, out, spec_of(manifest), docstore_version=store.version)
+        return
+    if manifest.kind == LEARNED_SPARSE:
+        lspec = _spec(backend_of(str(manifest.build.get("backend"))).spec, manifest.build)  # type: ignore[arg-type]
+        with tempfile.TemporaryDirectory(dir=out.parent) as staging:
+            _sparse_vectors(old, store, changed, sparse_encoder_for(lspec.sparse.encoder), lspec.sparse, Path(staging))
+            build_learned_sparse_index(None, store.count, None, out, lspec, reuse_vectors=Path(staging),
+                                       docstore_version=store.version)
         return
     spec: DenseIndexSpec = _spec(DenseIndexSpec, manifest.build)
     encoder = encoder_for(spec.encoder)
@@ -134,18 +172,20 @@ def apply_changes(
     encoder_for: EncoderFor,
     upserts: Sequence[Doc] = (),
     deletes: Sequence[str] = (),
+    sparse_encoder_for: SparseEncoderFor | None = None,
 ) -> ChangeReport:
     """Upsert ``upserts`` (new ids added, existing ids replaced) and delete ``deletes``; rebuild every index.
 
     With neither, the collection is rebuilt as it is (``rebuild``). Raises NotFound for an unknown collection.
+    ``sparse_encoder_for`` loads the learned sparse indexes' document encoders (default: a fresh load each).
     """
     with collection_lock(root, name):
         recover_collection(root, name)
-        return _apply(root, name, encoder_for, upserts, deletes)
+        return _apply(root, name, encoder_for, upserts, deletes, sparse_encoder_for or build_sparse_encoder)
 
 
-def _apply(root: Path, name: str, encoder_for: EncoderFor, upserts: Sequence[Doc], deletes: Sequence[str]
-           ) -> ChangeReport:
+def _apply(root: Path, name: str, encoder_for: EncoderFor, upserts: Sequence[Doc], deletes: Sequence[str],
+           sparse_encoder_for: SparseEncoderFor) -> ChangeReport:
     folder = root / name
     if not (folder / DOCSTORE_FILE).is_file():
         raise NotFound(f"unknown collection {name!r}")
@@ -173,7 +213,8 @@ def _apply(root: Path, name: str, encoder_for: EncoderFor, upserts: Sequence[Doc
                 # a stale index (over another doc store) has no vector to reuse: every doc is "changed"
                 current = IndexManifest.read(index_dir).docstore_version == old_store.version
                 changed = set(upsert_ids) if current else {d.id for d in store.iter_docs()}
-                _rebuild_index(index_dir, tmp / "indexes" / index_dir.name, store, changed, encoder_for)
+                _rebuild_index(index_dir, tmp / "indexes" / index_dir.name, store, changed, encoder_for,
+                               sparse_encoder_for)
         versions = {p.name: IndexManifest.read(p).version for p in (tmp / "indexes").iterdir()}
     report = ChangeReport(
         name, count, added=len([i for i in upsert_ids if i not in present]),

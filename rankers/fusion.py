@@ -19,7 +19,9 @@ Normalization = Literal["minmax", "zscore"]
 
 
 class FusionSpec(BaseModel):
-    """How a hybrid pipeline fuses its runs (``weights`` follow the retriever order: sparse, dense)."""
+    """How a hybrid pipeline fuses its runs. ``weights`` follow the retriever order (``hybrid``: sparse, dense; else
+    the request's ``retrievers``) and apply to both methods: RRF adds ``w / (rrf_k + rank)``; None weighs all
+    runs equally."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -54,12 +56,22 @@ def _ranked(merged: dict[str, Hit], fused: dict[str, float], stage: str, top_k: 
     return [merged[i].with_score(fused[i], stage) for i in order[:top_k]]
 
 
-def rrf(runs: Sequence[Sequence[Hit]], *, k: int = 60, top_k: int | None = None) -> list[Hit]:
-    """Reciprocal-rank fusion: ``sum 1 / (k + rank)`` over the runs a doc appears in (rank from 1)."""
+def _weights(weights: Sequence[float] | None, runs: Sequence[Sequence[Hit]], equal: float) -> list[float]:
+    if weights is None:
+        return [equal] * len(runs)
+    if len(weights) != len(runs):
+        raise ValueError(f"{len(weights)} fusion weights for {len(runs)} runs")
+    return list(weights)
+
+
+def rrf(runs: Sequence[Sequence[Hit]], *, k: int = 60, weights: Sequence[float] | None = None,
+        top_k: int | None = None) -> list[Hit]:
+    """Reciprocal-rank fusion: ``sum w / (k + rank)`` over the runs a doc appears in (rank from 1; ``w`` the
+    run's weight; 1 each when ``weights`` is None: plain RRF)."""
     fused: dict[str, float] = {}
-    for run in runs:
+    for run, weight in zip(runs, _weights(weights, runs, 1.0), strict=True):
         for rank, hit in enumerate(run, start=1):
-            fused[hit.id] = fused.get(hit.id, 0.0) + 1.0 / (k + rank)
+            fused[hit.id] = fused.get(hit.id, 0.0) + weight / (k + rank)
     return _ranked(_merge(runs), fused, "fusion", top_k)
 
 
@@ -83,9 +95,7 @@ def convex(
     top_k: int | None = None,
 ) -> list[Hit]:
     """Weighted sum of per-run normalised scores. A doc missing from a run gets that run's lowest value."""
-    weights = list(weights) if weights is not None else [1.0 / len(runs)] * len(runs)
-    if len(weights) != len(runs):
-        raise ValueError(f"{len(weights)} fusion weights for {len(runs)} runs")
+    weights = _weights(weights, runs, 1.0 / max(len(runs), 1))
     merged = _merge(runs)
     fused = dict.fromkeys(merged, 0.0)
     for run, weight in zip(runs, weights, strict=True):
@@ -100,5 +110,5 @@ def convex(
 def fuse(runs: Sequence[Sequence[Hit]], spec: FusionSpec, top_k: int | None = None) -> list[Hit]:
     """Apply the fusion ``spec`` names."""
     if spec.method == "rrf":
-        return rrf(runs, k=spec.rrf_k, top_k=top_k)
+        return rrf(runs, k=spec.rrf_k, weights=spec.weights, top_k=top_k)
     return convex(runs, weights=spec.weights, normalization=spec.normalization, top_k=top_k)

@@ -18,10 +18,11 @@ from kernel.types import Hit
 from rankers.base import Reranker
 from rankers.fusion import fuse
 from rankers.specs import RerankCall
-from service.cache import Cache, cache_key, pack_hits, unpack_hits
+from service.cache import Cache, cache_key, pack_hits, unpack_extra, unpack_hits
 from service.deadlines import NO_DEADLINE, Deadline
 from service.encoders import AsyncEncoders, EncoderCache
 from service.errors import DeadlineExceeded
+from service.learned_sparse import SparseEncoders, SpladeRetriever
 from service.metrics import Metrics
 from service.retrieval import DenseRetriever, Retriever, SparseRetriever, Trace, run_blocking
 from service.specs import PipelineSpec
@@ -41,6 +42,7 @@ class PipelineResult:
     degraded: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     cached: bool = False
+    explain: dict[str, dict[str, float]] = field(default_factory=dict)  # stage -> query terms (``spec.explain``)
     marks: tuple[tuple[str, float, float], ...] = ()  # (stage, start, end) on perf_counter, for tracing
 
 
@@ -66,17 +68,19 @@ class Pipeline:
         reranker: the optional second stage; a hanging or failing one degrades to first-stage order.
         rerank_call: how it is used (``top_n``, ``blend``; default: the reranker's own ``defaults``).
         cache: whole-result cache, or ``None``.
+        sparse_encoders: the learned sparse query encoders (default: loaded here, one direct call per query).
     """
 
     def __init__(self, collection: Collection, encoders: EncoderCache, executor: Executor, *,
                  async_encoders: AsyncEncoders | None = None, reranker: Reranker | None = None,
                  rerank_call: RerankCall | None = None, cache: Cache | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, sparse_encoders: SparseEncoders | None = None) -> None:
         self.collection = collection
         self.reranker = reranker
         self.rerank_call = rerank_call
         self._executor = executor
         self._encoders = async_encoders or AsyncEncoders(encoders, executor)
+        self._sparse_encoders = sparse_encoders or SparseEncoders(executor)
         self._cache = cache
         self._metrics = metrics or Metrics()
         self._retrievers: dict[tuple[str, str], Retriever] = {}
@@ -96,11 +100,24 @@ class Pipeline:
             self._retrievers[key] = DenseRetriever(index, self._encoders.for_index(index), self._executor)
         return self._retrievers[key]
 
+    def _splade(self, name: str | None) -> Retriever:
+        name = _pick(self.collection.learned_sparse, name, "learned sparse", self.collection.name)
+        key = ("splade", name)
+        if key not in self._retrievers:
+            index = self.collection.learned_sparse[name]
+            self._retrievers[key] = SpladeRetriever(index, self._sparse_encoders.for_index(index), self._executor)
+        return self._retrievers[key]
+
     def retrievers(self, spec: PipelineSpec) -> list[Retriever]:
-        """The retrievers a spec names, sparse first (fusion weights follow this order)."""
-        wanted = {"sparse": ("sparse",), "dense": ("dense",), "hybrid": ("sparse", "dense")}[spec.retriever]
-        pick = {"sparse": lambda: self._sparse(spec.sparse_index), "dense": lambda: self._dense(spec.dense_index)}
-        return [pick[kind]() for kind in wanted]
+        """The retrievers a spec routes through (``spec.route()``), in the order fusion weights follow."""
+        route = spec.route()
+        weights = spec.fusion.weights
+        if len(route) > 1 and weights is not None and len(weights) != len(route):
+            raise InvalidInput(f"{len(weights)} fusion weights for {len(route)} retrievers {list(route)}; give one "
+                               "per retriever, in that order")
+        pick = {"sparse": lambda: self._sparse(spec.sparse_index), "dense": lambda: self._dense(spec.dense_index),
+                "splade": lambda: self._splade(spec.splade_index)}
+        return [pick[kind]() for kind in route]
 
     async def retrieve(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
                        deadline: Deadline = NO_DEADLINE) -> list[Hit]:
@@ -119,17 +136,21 @@ class Pipeline:
                 raise DeadlineExceeded(f"{retrievers[0].stage} retrieval took longer than the "
                                        f"{deadline.budget_ms:g} ms budget") from None
         depth = max(spec.depth, k)
-        runs = await self._gather(retrievers, [r.search(query, depth, spec, trace) for r in retrievers],
+        done = await self._gather(retrievers, [r.search(query, depth, spec, trace) for r in retrievers],
                                   trace, deadline)
-        if len(runs) < len(retrievers):  # degraded to one retriever: its own ranking, nothing to fuse
-            return runs[0][:k]
+        if len(done) == 1:  # degraded to one retriever: its own ranking, nothing to fuse
+            return done[0][1][:k]
+        fusion = spec.fusion
+        if fusion.weights is not None and len(done) < len(retrievers):  # the survivors keep their own weights
+            fusion = fusion.model_copy(update={"weights": tuple(fusion.weights[i] for i, _ in done)})
         start = time.perf_counter()
-        hits = fuse(runs, spec.fusion, top_k=k)
+        hits = fuse([run for _, run in done], fusion, top_k=k)
         trace.since("fusion", start)
         return hits
 
     async def _gather(self, retrievers: list[Retriever], calls: list[Awaitable[list[Hit]]], trace: Trace,
-                      deadline: Deadline) -> list[list[Hit]]:
+                      deadline: Deadline) -> list[tuple[int, list[Hit]]]:
+        """(position, hits) of each retriever that finished in time without failing."""
         tasks = [asyncio.ensure_future(c) for c in calls]
         try:
             _, pending = await asyncio.wait(tasks, timeout=_seconds(deadline))
@@ -137,7 +158,7 @@ class Pipeline:
             for task in tasks:  # late ones, or all of them if the caller left: a thread already running finishes
                 task.cancel()  # in the background, the batcher skips items not yet run
         runs, failures = [], []
-        for retriever, task in zip(retrievers, tasks, strict=True):
+        for i, (retriever, task) in enumerate(zip(retrievers, tasks, strict=True)):
             if task in pending:
                 trace.degrade(retriever.stage, "deadline")
             elif (exc := task.exception()) is not None:
@@ -147,7 +168,7 @@ class Pipeline:
                 log.error("%s retrieval failed; answering without it: %s", retriever.stage, exc, exc_info=exc)
                 trace.degrade(retriever.stage, "error")
             else:
-                runs.append(task.result())
+                runs.append((i, task.result()))
         if not runs:
             if failures:
                 raise failures[0]
@@ -206,9 +227,12 @@ class Pipeline:
         key = self._result_key(query, k, spec, include_text, second, call)
         if key is not None and (blob := await self._lookup(key, trace)) is not None:
             hits, counts = unpack_hits(blob)
+            extra = unpack_extra(blob)
             trace.since("total", start)
             self._metrics.observe_stages(trace.timings)
-            return PipelineResult(hits, trace.timings, counts, spec, cached=True, marks=tuple(trace.marks))
+            return PipelineResult(hits, trace.timings, counts, spec, cached=True, marks=tuple(trace.marks),
+                                  warnings=list(extra.get("warnings", [])),  # type: ignore[call-overload]
+                                  explain=dict(extra.get("explain", {})))  # type: ignore[call-overload]
         depth = spec.rerank_depth or spec.depth
         hits = await self.retrieve(query, max(k, depth) if second else k, spec, trace, deadline)
         if second is not None or include_text:  # the reranker reads the texts
@@ -221,9 +245,10 @@ class Pipeline:
         for stage, reason in trace.degraded.items():
             self._metrics.degraded.labels(stage, reason).inc()
         if key is not None and not trace.degraded and self._cache is not None:
-            await self._cache.set(key, pack_hits(hits, trace.counts))  # a degraded answer is never cached
+            extra = {"warnings": trace.warnings, "explain": trace.explain}
+            await self._cache.set(key, pack_hits(hits, trace.counts, extra))  # a degraded answer is never cached
         return PipelineResult(hits, trace.timings, trace.counts, spec, degraded=sorted(trace.degraded),
-                              warnings=trace.warnings, marks=tuple(trace.marks))
+                              warnings=trace.warnings, explain=trace.explain, marks=tuple(trace.marks))
 
     def _second_stage(self, spec: PipelineSpec, reranker: Reranker | None, call: RerankCall | None
                       ) -> tuple[Reranker | None, RerankCall]:

@@ -15,6 +15,7 @@ from rankers.specs import RerankCall
 from service.cache import Cache
 from service.config import BatchingSettings, RerankSettings
 from service.encoders import AsyncEncoders, EncoderCache
+from service.learned_sparse import SparseEncoders
 from service.metrics import Metrics
 from service.pipeline import Pipeline
 from service.rerankers import ServedRerankers
@@ -48,6 +49,8 @@ class Registry:
         self.metrics = metrics or Metrics()
         self.async_encoders = AsyncEncoders(self.encoders, self.executor, batching=batching, cache=vector_cache,
                                             metrics=self.metrics, dtype=model_dtype)
+        self.sparse_encoders = SparseEncoders(self.executor, batching=batching, cache=vector_cache,
+                                              metrics=self.metrics)
         self.rerankers = ServedRerankers(rerank or RerankSettings(), self.executor, batching=batching,
                                          metrics=self.metrics)
         self.rerank_call: RerankCall | None = None  # None: the reranker's own defaults
@@ -69,17 +72,20 @@ class Registry:
     def add(self, collection: Collection) -> None:
         pipeline = Pipeline(collection, self.encoders, self.executor, async_encoders=self.async_encoders,
                             reranker=self.reranker, rerank_call=self.rerank_call, cache=self.result_cache,
-                            metrics=self.metrics)
+                            metrics=self.metrics, sparse_encoders=self.sparse_encoders)
         for name in collection.dense:  # load query encoders now, not on the first request
             pipeline.retrievers(PipelineSpec(retriever="dense", dense_index=name))
+        for name in collection.learned_sparse:
+            pipeline.retrievers(PipelineSpec(retriever="splade", splade_index=name))
         self.pipelines[collection.name] = pipeline
         if collection.stale:
             self.errors[collection.name] = "; ".join(f"index {n!r} not served: {why}"
                                                      for n, why in sorted(collection.stale.items()))
         else:
             self.errors.pop(collection.name, None)
-        log.info("collection %s: %d docs, sparse %s, dense %s", collection.name, collection.docs.count,
-                 sorted(collection.sparse), sorted(collection.dense))
+        log.info("collection %s: %d docs, sparse %s, dense %s, learned sparse %s", collection.name,
+                 collection.docs.count, sorted(collection.sparse), sorted(collection.dense),
+                 sorted(collection.learned_sparse))
 
     def pipeline(self, name: str) -> Pipeline:
         try:
@@ -93,6 +99,7 @@ class Registry:
     async def aclose(self) -> None:
         """Stop the batchers' worker tasks, then the executor."""
         await self.async_encoders.close()
+        await self.sparse_encoders.close()
         await self.rerankers.close()
         self.close()
 

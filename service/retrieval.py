@@ -30,6 +30,7 @@ class Trace:
     counts: dict[str, int] = field(default_factory=dict)
     degraded: dict[str, str] = field(default_factory=dict)  # stage -> why it was skipped or cut short
     warnings: list[str] = field(default_factory=list)  # what a stage wants the caller to know (truncated passages)
+    explain: dict[str, dict[str, float]] = field(default_factory=dict)  # stage -> query term weights (explain)
     marks: list[tuple[str, float, float]] = field(default_factory=list)  # (stage, start, end) for tracing
 
     def since(self, stage: str, start: float) -> None:

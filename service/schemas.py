@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from kernel.options import partial_model
-from service.specs import PipelineSpec, RetrieverKind
+from service.specs import PipelineSpec, RetrieverKind, StageName
 
 QueryText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
 
@@ -86,12 +86,15 @@ class SearchResponse(BaseModel):
     collection: str
     query: str
     retriever: RetrieverKind
+    retrievers: list[StageName] = Field([], description="the retrievers that ran, in fusion-weight order")
     hits: list[HitOut]
     timings_ms: dict[str, float]
     counts: dict[str, int] = {}
     degraded: list[str] = Field([], description="stages skipped or cut short (deadline or a failing backend)")
     warnings: list[str] = Field([], description="what a stage wants you to know (e.g. passages truncated)")
     cached: bool = Field(False, description="answered from the result cache")
+    explain: dict[str, dict[str, float]] | None = Field(
+        None, description="with explain: the query's expansion per retriever (splade: heaviest terms -> weight)")
 
 
 class IndexInfo(BaseModel):

@@ -85,6 +85,9 @@ def demo(
     query_text: Annotated[str, typer.Option("--query")] = "Vitamin D deficiency increases the risk of cancer",
     exit_after: Annotated[bool, typer.Option("--exit", help="stop after the sample query")] = False,
     limit: Annotated[int | None, typer.Option(help="index only the first N docs (a quick try)")] = None,
+    learned_sparse: Annotated[bool, typer.Option(
+        help="also build a SPLADE-tiny Lucene impact index and query it (alone and fused with BM25 and dense); off "
+             "by default: encoding SciFact takes minutes to an hour on 2 CPU cores")] = False,
     index_root: IndexRoot = None,
 ) -> None:
     """The main job: build a default collection (if needed), serve it, answer a sample query, keep serving."""
@@ -92,7 +95,8 @@ def demo(
 
     setup_logging()
     settings = settings_for(index_root)
-    run_demo(settings, collection, query_text, exit_after=exit_after, echo=typer.echo, limit=limit)
+    run_demo(settings, collection, query_text, exit_after=exit_after, echo=typer.echo, limit=limit,
+             learned_sparse=learned_sparse)
 
 
 @app.command()

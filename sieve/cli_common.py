@@ -42,6 +42,32 @@ def parse_dense(value: str) -> DenseIndexSpec:
     return DenseIndexSpec(name=parts[0], encoder=encoder, factory=parts[2])
 
 
+def parse_learned_sparse(value: str):  # type: ignore[no-untyped-def]
+    """``NAME:BACKEND[:MODEL]`` -> a learned sparse index spec (e.g. ``splade:lucene_impact``, ``splade-s:seismic``,
+    ``splade-x:exact:naver/splade-v3``); BACKEND is one of the learned sparse backends."""
+    from indexers.learned_sparse import SparseBuildSpec
+    from indexers.learned_sparse_backends import BACKENDS
+    from indexers.sparse_encoders import SparseEncoderSpec
+
+    parts = value.split(":", 2)
+    if len(parts) < 2 or parts[1] not in BACKENDS:
+        raise typer.BadParameter(f"{value!r}: expected NAME:BACKEND[:MODEL] with BACKEND one of {sorted(BACKENDS)}, "
+                                 "e.g. splade:lucene_impact")
+    encoder = SparseEncoderSpec(model=parts[2]) if len(parts) == 3 else SparseEncoderSpec()
+    return BACKENDS[parts[1]].spec(name=parts[0], sparse=SparseBuildSpec(encoder=encoder))
+
+
+def parse_fusion(method: str | None, weights: str | None, rrf_k: int | None):  # type: ignore[no-untyped-def]
+    """``--fusion rrf|convex``, ``--weights 0.2,0.3,0.5`` (one per fused retriever, in order) -> a FusionSpec, or
+    None when neither is given (each pipeline keeps its own)."""
+    from rankers.fusion import FusionSpec
+
+    if method is None and weights is None and rrf_k is None:
+        return None
+    values = tuple(float(w) for w in weights.split(",")) if weights else None
+    return FusionSpec(method=method or "rrf", weights=values, **({"rrf_k": rrf_k} if rrf_k else {}))  # type: ignore[arg-type]
+
+
 def parse_sparse(value: str) -> LuceneIndexSpec | Bm25IndexSpec:
     """``NAME:BACKEND`` -> a sparse index spec (e.g. ``bm25:native``, ``bm25-lucene:lucene``)."""
     from indexers.sparse import SPARSE_BACKENDS

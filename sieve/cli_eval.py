@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from rankers.specs import DEFAULT_LLM
-from sieve.cli_common import IndexRoot, parse_funnel, settings_for, setup_logging
+from sieve.cli_common import IndexRoot, parse_funnel, parse_fusion, parse_learned_sparse, settings_for, setup_logging
 
 eval_app = typer.Typer(help="Evaluate pipelines.", no_args_is_help=True)
 
@@ -27,14 +27,22 @@ def read_qids(path: Path) -> set[str]:
 def eval_beir(
     data: Annotated[Path, typer.Option(help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")],
     pipeline: Annotated[list[str], typer.Option(
-        help="bm25 | dense | hybrid | hybrid-convex, each optionally +ce | +listwise | +first | +pairwise; "
-             "repeatable")] = ["bm25"],  # noqa: B006
+        help="bm25 | dense | splade | hybrid | hybrid-convex | hybrid3 | fuse:R1+R2[+R3] (R: bm25, splade, dense; "
+             "fused in that order), each optionally +ce | +listwise | +first | +pairwise; repeatable")] = ["bm25"],  # noqa: B006
     split: str = "test",
     k: Annotated[int, typer.Option(help="hits per query (Recall@100 needs >= 100)")] = 100,
     collection: Annotated[str | None, typer.Option(help="default: the folder's name")] = None,
     url: Annotated[str | None, typer.Option(help="evaluate a running server instead of in-process")] = None,
     out: Annotated[Path, typer.Option(help="run files and JSON summaries go here")] = Path("runs"),
     dense_index: Annotated[str | None, typer.Option(help="which dense index (default: the first)")] = None,
+    splade_index: Annotated[str | None, typer.Option(help="which learned sparse index (default: the first)")] = None,
+    learned_sparse: Annotated[str, typer.Option(
+        help="the learned sparse index to build when a splade pipeline needs one (NAME:BACKEND[:MODEL])")
+    ] = "splade:lucene_impact",
+    fusion: Annotated[str | None, typer.Option(help="rrf | convex for every fused pipeline [its own]")] = None,
+    weights: Annotated[str | None, typer.Option(help="fusion weights, one per fused retriever in order "
+                                                     "(e.g. 0.2,0.3,0.5 for fuse:bm25+splade+dense)")] = None,
+    rrf_k: Annotated[int | None, typer.Option(help="RRF's k [60]")] = None,
     dims: Annotated[int | None, typer.Option(help="Matryoshka: dense search at this prefix dimension")] = None,
     funnel: Annotated[str | None, typer.Option(help="Matryoshka funnel DIMS:CODE:SHORTLIST")] = None,
     build: Annotated[bool, typer.Option(help="build the collection first if it is missing")] = True,
@@ -79,15 +87,17 @@ def eval_beir(
     settings = settings_for(index_root)
     summaries = evaluate_pipelines(
         data=data, pipelines=pipeline, split=split, k=k, collection=collection or data.name, url=url, out=out,
-        dense_index=dense_index, build=build, settings=settings, dims=dims,
+        dense_index=dense_index, build=build, settings=settings, dims=dims, splade_index=splade_index,
+        fusion=parse_fusion(fusion, weights, rrf_k), learned_sparse=parse_learned_sparse(learned_sparse),
         funnel=parse_funnel(funnel) if funnel else None,
         rerankers=rerankers,
         rerank_depth=rerank_depth, blends=tuple(blend), max_queries=max_queries,
         only_qids=read_qids(only_qids) if only_qids else None,
     )
-    typer.echo(f"{'pipeline':<24}{'nDCG@10':>9}{'R@100':>9}{'MRR@10':>9}{'p50 ms':>9}")
+    width = max([24, *(len(str(s["pipeline"])) + 2 for s in summaries)])
+    typer.echo(f"{'pipeline':<{width}}{'nDCG@10':>9}{'R@100':>9}{'MRR@10':>9}{'p50 ms':>9}")
     for s in summaries:
         m, lat = s["metrics"], s["latency_ms"]
         stage = f"  ({s['latency_stage']} only)" if "latency_stage" in s else ""
-        typer.echo(f"{s['pipeline']:<24}{m['ndcg@10']:>9.4f}{m['recall@100']:>9.4f}{m['mrr@10']:>9.4f}"
+        typer.echo(f"{s['pipeline']:<{width}}{m['ndcg@10']:>9.4f}{m['recall@100']:>9.4f}{m['mrr@10']:>9.4f}"
                    f"{lat['p50']:>9.1f}{stage}")

@@ -10,7 +10,15 @@ import typer
 
 from indexers.corpus import Fields, OnError
 from indexers.sparse import DEFAULT_SPARSE as SPARSE_SPECS
-from sieve.cli_common import IndexRoot, parse_dense, parse_funnel, parse_sparse, settings_for, setup_logging
+from sieve.cli_common import (
+    IndexRoot,
+    parse_dense,
+    parse_funnel,
+    parse_learned_sparse,
+    parse_sparse,
+    settings_for,
+    setup_logging,
+)
 
 index_app = typer.Typer(help="Build and inspect indexes.", no_args_is_help=True)
 DEFAULT_DENSE = ["dense:torch:Flat"]
@@ -25,6 +33,9 @@ def index_build(
     sparse: Annotated[list[str], typer.Option(help="NAME:BACKEND (native|lucene); repeatable")] = DEFAULT_SPARSE,
     no_sparse: Annotated[bool, typer.Option("--no-sparse", help="skip BM25 indexes")] = False,
     no_dense: Annotated[bool, typer.Option("--no-dense", help="skip dense indexes")] = False,
+    learned_sparse: Annotated[list[str] | None, typer.Option(
+        help="NAME:BACKEND[:MODEL] learned sparse (SPLADE) index, BACKEND lucene_impact | seismic | exact "
+             "(e.g. splade:lucene_impact); repeat for several (one encoding of the corpus is shared)")] = None,
     id_field: str = "_id",
     text_field: str = "text",
     title_field: str = "title",
@@ -39,7 +50,8 @@ def index_build(
     force: Annotated[bool, typer.Option(help="rebuild even if an index with the same spec exists")] = False,
     index_root: IndexRoot = None,
 ) -> None:
-    """Build the doc store, BM25 indexes (native "bm25", Lucene "bm25-lucene") and dense FAISS indexes."""
+    """Build the doc store, BM25 indexes (native "bm25", Lucene "bm25-lucene"), dense FAISS indexes and learned
+    sparse (SPLADE) indexes."""
     from indexers.collection import BuildPlan, build_collection
     from indexers.dense.passages import ChunkSpec
 
@@ -56,6 +68,7 @@ def index_build(
         limit=limit,
         sparse=() if no_sparse else tuple(parse_sparse(s) for s in sparse),
         dense=() if no_dense else tuple(parse_dense(d).model_copy(update=changes) for d in dense),
+        learned_sparse=tuple(parse_learned_sparse(s) for s in learned_sparse or ()),
         force=force,
     )
     built = build_collection(plan, settings.index_root)

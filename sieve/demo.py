@@ -12,6 +12,7 @@ import httpx
 import uvicorn
 
 from indexers.collection import BuildPlan, build_collection
+from indexers.impact import ImpactIndexSpec
 from indexers.sparse import DEFAULT_SPARSE
 from service.config import Settings
 from service.main import create_app
@@ -51,9 +52,13 @@ def _second_stages(base: str, collection: str, query: str, echo: Callable[[str],
 def run_demo(
     settings: Settings, collection: str, query: str, *, exit_after: bool, echo: Callable[[str], None],
     limit: int | None = None,
+    learned_sparse: bool = False,
 ) -> None:
+    """Build (``learned_sparse``: with a SPLADE index named ``splade``), serve, and show each retriever's top 3."""
     source = settings.data_dir / collection
-    build_collection(BuildPlan(name=collection, source=source, sparse=DEFAULT_SPARSE, limit=limit), settings.index_root)
+    extra = (ImpactIndexSpec(name="splade"),) if learned_sparse else ()
+    plan = BuildPlan(name=collection, source=source, sparse=DEFAULT_SPARSE, learned_sparse=extra, limit=limit)
+    build_collection(plan, settings.index_root)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -63,9 +68,12 @@ def run_demo(
         if not thread.is_alive() or time.monotonic() > deadline:
             raise SystemExit("the server did not start; see the log above")
         time.sleep(0.2)
-    for retriever in ("sparse", "dense", "hybrid"):
-        body = _post(f"{base}/v1/search", {"collection": collection, "query": query, "k": 3, "retriever": retriever})
-        _show(echo, f"{retriever}: {query!r}", body)
+    routes: list[dict[str, object]] = [{"retriever": r} for r in ("sparse", "dense", "hybrid")]
+    if learned_sparse:
+        routes += [{"retriever": "splade"}, {"retrievers": ["sparse", "splade", "dense"]}]
+    for route in routes:
+        body = _post(f"{base}/v1/search", {"collection": collection, "query": query, "k": 3, **route})
+        _show(echo, f"{'+'.join(body['retrievers'])}: {query!r}", body)
     _second_stages(base, collection, query, echo)
     if exit_after:
         server.should_exit = True

@@ -121,6 +121,11 @@ class SearchOptions(TypedDict, total=False):
     ef_search: int
     include_text: bool
     dimensions: int
+    retrievers: Sequence[str]
+    splade_index: str
+    splade: Mapping[str, Any]
+    splade_min_weight: float
+    explain: bool
     funnel: Mapping[str, Any]
     rerank: bool | Mapping[str, Any]
     timeout_ms: int

@@ -115,7 +115,9 @@ class SieveClient:
             collection: a loaded collection's name (see ``collections()``).
             query: the query text.
             k: how many hits.
-            retriever: ``sparse``, ``dense`` or ``hybrid``; None takes the server's default.
+            retriever: ``sparse``, ``dense``, ``splade`` or ``hybrid`` (sparse + dense); None takes the server's
+                default. ``retrievers=["sparse", "splade", "dense"]`` fuses any of them, fusion weights in that
+                order.
             **options: other request fields (``depth``, ``fusion``, ``bm25``, ``dense_index``, ``ef_search``,
                 ``include_text``, ``dimensions``, ``funnel``, ``rerank``, ``timeout_ms``, ...); None values are
                 not sent.

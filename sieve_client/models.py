@@ -38,7 +38,9 @@ class Hit(_Wire):
 
 class SearchResponse(_Wire):
     """``POST /v1/search``. ``counts``: candidates per stage, when the server reports them; ``degraded``: stages
-    the server skipped or fell back on (empty when none)."""
+    the server skipped or fell back on (empty when none); ``retrievers``: the retrievers that ran, in fusion-weight
+    order; ``warnings``: what a stage wants you to know (e.g. a query whose SPLADE encoding matches nothing);
+    ``explain``: with ``explain=True``, the query's expansion per retriever (``splade``: term -> weight)."""
 
     collection: str
     query: str
@@ -47,6 +49,9 @@ class SearchResponse(_Wire):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     counts: dict[str, int] = Field(default_factory=dict)
     degraded: list[Any] = Field(default_factory=list)
+    retrievers: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    explain: dict[str, dict[str, float]] | None = None
 
 
 class IndexInfo(_Wire):

@@ -115,3 +115,24 @@ def test_serve_refuses_the_network_without_keys(tmp_path: Path, monkeypatch) -> 
         monkeypatch.delenv(var, raising=False)
     result = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--index-root", str(tmp_path)])
     assert result.exit_code == 2 and "SIEVE_ALLOW_INSECURE=1" in result.output
+
+
+def test_learned_sparse_build_and_fused_eval(datasets: Path, tmp_path: Path) -> None:
+    from tests.conftest import write_beir_slice
+
+    data = write_beir_slice(datasets / "scifact", tmp_path / "data" / "mini", 3, 12)
+    root = str(tmp_path / "root")
+    out = _run("index", "build", "--collection", "mini", "--source", str(data), "--dense", "dense:onnx:Flat",
+               "--learned-sparse", "splade:exact", "--learned-sparse", "splade-impact:lucene_impact",
+               "--index-root", root)
+    assert "mini/splade: learned_sparse" in out and "mini/splade-impact: learned_sparse" in out
+    runs = tmp_path / "runs"
+    out = _run("eval", "beir", "--data", str(data), "--collection", "mini", "--pipeline", "splade", "--pipeline",
+               "fuse:bm25+splade+dense", "--fusion", "convex", "--weights", "0.2,0.3,0.5", "--k", "10",
+               "--out", str(runs), "--index-root", root)
+    summaries = {p.name: json.loads(p.read_text()) for p in runs.glob("*.json")}
+    assert set(summaries) == {"mini.splade.json", "mini.fuse:bm25+splade+dense@convex-0.2-0.3-0.5.json"}
+    assert all(s["metrics"]["ndcg@10"] > 0.3 for s in summaries.values()), summaries
+    result = runner.invoke(app, ["index", "build", "--collection", "x", "--learned-sparse", "splade:faiss",
+                                 "--index-root", root])
+    assert result.exit_code != 0 and "lucene_impact" in result.output

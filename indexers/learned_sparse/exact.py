@@ -51,9 +51,11 @@ def build_exact_index(
     *,
     reuse_vectors: Path | None = None,
     store: ForwardStore | None = None,
+    docstore_version: str | None = None,
 ) -> IndexManifest:
     """Encode ``docs`` (or reuse/take vectors) into an exact index folder; see ``build_learned_sparse``."""
-    return build_learned_sparse(docs, count, encoder, out_dir, spec, _write, reuse_vectors=reuse_vectors, store=store)
+    return build_learned_sparse(docs, count, encoder, out_dir, spec, _write, reuse_vectors=reuse_vectors, store=store,
+                                docstore_version=docstore_version)
 
 
 class ExactSparseIndex:

@@ -118,6 +118,7 @@ def build_learned_sparse(
     *,
     reuse_vectors: Path | None = None,
     store: ForwardStore | None = None,
+    docstore_version: str | None = None,
 ) -> IndexManifest:
     """Encode (or reuse) the document vectors, let the backend write its structures, write the manifest last.
 
@@ -155,7 +156,7 @@ def build_learned_sparse(
             dims=store.vectors.dim, metric="dot",
             build={**spec.model_dump(mode="json"), "pruning": sparse.pruning(), **store.stats(), **encode_info,
                    **backend_info},
-            build_seconds=round(seconds, 2),
+            build_seconds=round(seconds, 2), docstore_version=docstore_version,
         )
         manifest.write(tmp)
     log.info("learned sparse index %s (%s): %d docs in %.1fs", out_dir, spec.backend, len(store.docids), seconds)

@@ -53,7 +53,9 @@ def build_seismic_index(
     *,
     reuse_vectors: Path | None = None,
     store: ForwardStore | None = None,
+    docstore_version: str | None = None,
 ) -> IndexManifest:
     """Encode ``docs`` (or reuse/take vectors) into a Seismic index folder; see ``build_learned_sparse``."""
     import_seismic()  # fail before encoding, not after
-    return build_learned_sparse(docs, count, encoder, out_dir, spec, _write, reuse_vectors=reuse_vectors, store=store)
+    return build_learned_sparse(docs, count, encoder, out_dir, spec, _write, reuse_vectors=reuse_vectors, store=store,
+                                docstore_version=docstore_version)

@@ -121,7 +121,8 @@ async def create(body: CreateRequest, registry: RegistryDep, settings: SettingsD
 async def _change(registry: RegistryDep, name: str, **changes: object) -> ChangeResponse:
     async with registry.locks[name]:
         report = await run_blocking(registry.executor, lambda: apply_changes(
-            registry.index_root, name, encoder_for=registry.encoders.get, **changes))  # type: ignore[arg-type]
+            registry.index_root, name, encoder_for=registry.encoders.get,
+            sparse_encoder_for=registry.sparse_encoders.get, **changes))  # type: ignore[arg-type]
         await run_blocking(registry.executor, lambda: registry.reload(name))
     return _out(report)
 

@@ -40,6 +40,7 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
         collection=body.collection,
         query=body.query,
         retriever=spec.retriever,
+        retrievers=list(spec.route()),
         hits=[HitOut(id=h.id, score=h.score, title=h.title, text=h.text, stage_scores=h.stage_scores,
                      passage=PassageOut(start=h.passage[0], end=h.passage[1]) if h.passage else None)
               for h in result.hits],
@@ -48,4 +49,5 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
         degraded=result.degraded,
         warnings=result.warnings,
         cached=result.cached,
+        explain=result.explain if spec.explain else None,
     )

@@ -66,3 +66,50 @@ def test_spec_validation_and_dispatch() -> None:
         FusionSpec(weights=(-1.0, 2.0))
     assert [h.id for h in fuse([SPARSE, DENSE], FusionSpec(method="convex"), top_k=2)] == ["a", "c"]
     assert [h.id for h in fuse([SPARSE, DENSE], FusionSpec(), top_k=2)] == ["a", "c"]
+
+
+SPLADE = run(("b", 30.0), ("d", 20.0), ("a", 10.0), stage="splade")
+
+
+# Three runs, k=1, so a doc at rank r adds w / (1 + r):  sparse a b c | splade b d a | dense c a d.
+@pytest.mark.parametrize(
+    ("weights", "expected", "order"),
+    [
+        (None, {"a": 1 / 2 + 1 / 4 + 1 / 3, "b": 1 / 3 + 1 / 2, "c": 1 / 4 + 1 / 2, "d": 1 / 3 + 1 / 4},
+         ["a", "b", "c", "d"]),
+        ((0.0, 1.0, 0.0), {"a": 1 / 4, "b": 1 / 2, "c": 0.0, "d": 1 / 3}, ["b", "d", "a", "c"]),
+        ((1.0, 2.0, 1.0), {"a": 1 / 2 + 2 / 4 + 1 / 3, "b": 1 / 3 + 2 / 2, "c": 1 / 4 + 1 / 2, "d": 2 / 3 + 1 / 4},
+         ["a", "b", "d", "c"]),  # a and b tie at 4/3: by id
+        ((0.2, 0.3, 0.5), {"a": 0.1 + 0.075 + 0.5 / 3, "b": 0.2 / 3 + 0.15, "c": 0.05 + 0.25, "d": 0.1 + 0.125},
+         ["a", "c", "d", "b"]),
+    ],
+)
+def test_weighted_rrf_over_three_runs(weights: tuple[float, ...] | None, expected: dict[str, float],
+                                      order: list[str]) -> None:
+    fused = fuse([SPARSE, SPLADE, DENSE], FusionSpec(rrf_k=1, weights=weights))
+    assert {h.id: h.score for h in fused} == pytest.approx(expected)
+    assert [h.id for h in fused] == order
+
+
+# minmax per run: sparse a 1, b .75, c 0 | splade b 1, d .5, a 0 | dense c 1, a .2, d 0; missing -> 0.
+@pytest.mark.parametrize(
+    ("weights", "expected", "order"),
+    [
+        (None, {"a": 1.2 / 3, "b": 1.75 / 3, "c": 1 / 3, "d": 0.5 / 3}, ["b", "a", "c", "d"]),
+        ((0.2, 0.3, 0.5), {"a": 0.2 + 0.1, "b": 0.15 + 0.3, "c": 0.5, "d": 0.15}, ["c", "b", "a", "d"]),
+        ((1.0, 0.0, 0.0), {"a": 1.0, "b": 0.75, "c": 0.0, "d": 0.0}, ["a", "b", "c", "d"]),
+        ((0.0, 1.0, 1.0), {"a": 0.2, "b": 1.0, "c": 1.0, "d": 0.5}, ["b", "c", "d", "a"]),
+    ],
+)
+def test_convex_over_three_runs(weights: tuple[float, ...] | None, expected: dict[str, float],
+                                order: list[str]) -> None:
+    fused = fuse([SPARSE, SPLADE, DENSE], FusionSpec(method="convex", weights=weights))
+    assert {h.id: h.score for h in fused} == pytest.approx(expected)
+    assert [h.id for h in fused] == order
+
+
+def test_three_run_fusion_keeps_every_stage_score_and_checks_weight_count() -> None:
+    a = {h.id: h for h in rrf([SPARSE, SPLADE, DENSE])}["a"]
+    assert a.stage_scores == {"sparse": 10.0, "splade": 10.0, "dense": 0.5, "fusion": pytest.approx(a.score)}
+    with pytest.raises(ValueError, match="2 fusion weights for 3 runs"):
+        rrf([SPARSE, SPLADE, DENSE], weights=[1.0, 1.0])
