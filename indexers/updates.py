@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -143,7 +143,8 @@ def _rebuild_index(old: Path, out: Path, store: DocStore, changed: set[str], enc
         build_sparse_index(store.iter_docs(), store.count, out, spec_of(manifest), docstore_version=store.version)
         return
     if manifest.kind == LEARNED_SPARSE:
-        lspec = _spec(backend_of(str(manifest.build.get("backend"))).spec, manifest.build)  # type: ignore[arg-type]
+        model = backend_of(str(manifest.build.get("backend"))).spec
+        lspec: Any = model.model_validate({k: v for k, v in manifest.build.items() if k in model.model_fields})
         with tempfile.TemporaryDirectory(dir=out.parent) as staging:
             _sparse_vectors(old, store, changed, sparse_encoder_for(lspec.sparse.encoder), lspec.sparse, Path(staging))
             build_learned_sparse_index(None, store.count, None, out, lspec, reuse_vectors=Path(staging),

@@ -91,7 +91,7 @@ class PipelineSpec(DenseSearchOptions):
             bad = [p for p in parts if p not in ("sparse", "splade", "dense")]
             if bad or not parts:
                 raise KeyError(f"unknown retriever(s) {bad} in {name!r}; fuse any of bm25, splade, dense")
-            return cls(retrievers=tuple(parts))  # type: ignore[arg-type]
+            return cls(retrievers=tuple(parts))
         presets = {
             "bm25": cls(retriever="sparse"),
             "sparse": cls(retriever="sparse"),

@@ -65,7 +65,7 @@ def parse_fusion(method: str | None, weights: str | None, rrf_k: int | None):  #
     if method is None and weights is None and rrf_k is None:
         return None
     values = tuple(float(w) for w in weights.split(",")) if weights else None
-    return FusionSpec(method=method or "rrf", weights=values, **({"rrf_k": rrf_k} if rrf_k else {}))  # type: ignore[arg-type]
+    return FusionSpec(method=method or "rrf", weights=values, **({"rrf_k": rrf_k} if rrf_k else {}))
 
 
 def parse_sparse(value: str) -> LuceneIndexSpec | Bm25IndexSpec:
