@@ -86,7 +86,7 @@ def run_size(n: int, real: SparseVectors, vocab: list[str], queries: SparseVecto
     truth = [[d for d, _ in row] for row in exact_search(store.vectors.to_scipy(), store.docids, queries, 10)]
     result: dict[str, object] = {"docs": n, "nnz": store.vectors.nnz, "generate_s": round(generated, 1),
                                  "avg_doc_nnz": round(store.vectors.nnz / n, 2),
-                                 "exact_batch_s": round(time.perf_counter() - started - generated, 1)}
+                                 "exact_batch_s": round(time.perf_counter() - started, 1)}
     seismic_spec = SeismicIndexSpec(n_postings=args.n_postings, centroid_fraction=args.centroid_fraction,
                                     summary_energy=args.summary_energy)
     started = time.perf_counter()

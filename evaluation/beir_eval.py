@@ -17,6 +17,7 @@ from indexers.learned_sparse_backends import LearnedSparseSpec
 from indexers.manifest import MANIFEST, IndexManifest
 from indexers.matryoshka import FunnelOptions, FunnelSpec
 from rankers.fusion import FusionSpec
+from rankers.registry import RerankerPool
 from rankers.specs import AnySpec
 from service.config import Settings
 from service.encoders import EncoderCache
@@ -112,6 +113,7 @@ def evaluate_pipelines(
     pipeline = load_pipeline(folder) if url is None else None
     summaries = []
     memo: PairMemo = {}  # cross-encoder pair scores, shared by this run's +ce pipelines
+    pool = RerankerPool()  # and their rerankers' models, loaded once
     for name, spec in specs.items():
         suffix = split_name(name)[1]
         if suffix is not None:
@@ -121,7 +123,8 @@ def evaluate_pipelines(
                                  "in-process only")
             summaries += evaluate_reranked(name=name, pipeline=pipeline, queries=queries, qrels=qrels,
                                            dataset=dataset.name, split=split, spec=spec, reranker=reranker,
-                                           depth=rerank_depth, blends=blends, out=out, memo=memo)
+                                           depth=rerank_depth, blends=blends, out=out, memo=memo,
+                                           pool=pool)
             continue
         if pipeline is not None:
             result = asyncio.run(run_in_process(pipeline, queries, spec, k))

@@ -23,8 +23,8 @@ from evaluation.metrics import Qrels, Run
 from kernel.types import Hit
 from rankers.base import Reranker, assemble, blend_scores, passage
 from rankers.cross_encoder import CrossEncoderReranker
-from rankers.registry import build_reranker
-from rankers.specs import AnySpec
+from rankers.registry import RerankerPool
+from rankers.specs import AnySpec, RerankCall
 from service.pipeline import Pipeline
 from service.specs import PipelineSpec
 
@@ -60,7 +60,7 @@ def _rerank_pointwise(reranker: CrossEncoderReranker, qid: str, query: str, hits
     if scores is not None:
         memo.update({(qid, h.id): float(s) for h, s in zip(fresh, scores.scores, strict=True)})
     raw = [memo[(qid, h.id)] for h in hits]
-    out = assemble(hits, [], raw, stage=reranker.stage, blend=0.0, normalization="minmax", top_k=None)
+    out = assemble(hits, [], raw, stage=reranker.stage, call=RerankCall(), top_k=None)
     return out, ms * len(hits) / len(fresh) if fresh else 0.0, len(scores.truncated) if scores else 0
 
 
@@ -102,16 +102,17 @@ def blended_run(first: dict[str, list[Hit]], reranked: dict[str, list[Hit]], sta
 def evaluate_reranked(
     *, name: str, pipeline: Pipeline, queries: dict[str, str], qrels: Qrels, dataset: str, split: str,
     spec: PipelineSpec, reranker: AnySpec, depth: int, blends: Sequence[float], out: Path | None,
-    memo: PairMemo | None = None,
+    memo: PairMemo | None = None, pool: RerankerPool | None = None,
 ) -> list[dict[str, object]]:
     """Summaries for the first stage at ``depth`` and for the reranked run at each blend weight.
 
     Args:
         memo: cross-encoder pair scores shared between the pipelines of one evaluation (keyed by query id and
             document id); pass the same dict to every call.
+        pool: where the reranker is built (pass the same pool to every call so its model loads once).
     """
     base, _ = split_name(name)
-    live = build_reranker(reranker.model_copy(update={"blend": 0.0, "top_n": None}))
+    live = (pool or RerankerPool()).reranker(reranker)  # without its top_n and blend: every blend is computed here
     candidates, first_ms = asyncio.run(first_stage(pipeline, queries, spec, depth))
     first_run = {q: {h.id: h.score for h in hits} for q, hits in candidates.items()}
     summaries = [summarize(f"{base}@{depth}", dataset, split, qrels, RunResult(first_run, first_ms), out)]

@@ -130,16 +130,20 @@ def _build_indexes(plan: BuildPlan, folder: Path, store: DocStore) -> dict[str, 
             build_sparse_index(store.iter_docs(), store.count, out, sspec, docstore_version=version)
         built[sspec.name] = IndexManifest.read(out)
     encoders: dict[object, Encoder] = {}
-    vectors_of: dict[object, Path] = {}
+    vectors_of: dict[tuple[str, object], Path] = {}
     for dspec in plan.dense:
         out = folder / "indexes" / dspec.name
         if not _same_spec(out, dspec, version):
             key = dspec.encoder.model_dump_json()
             if key not in encoders:
                 encoders[key] = build_encoder(dspec.encoder)
-            build_dense_index(store.iter_docs(), store.count, encoders[key], out, dspec,
-                              reuse_vectors=vectors_of.get(key), docstore_version=version)
-            vectors_of[dspec.encoder.model_dump_json()] = out
+            # Vectors are shared by indexes with the same encoder and the same passages (or none).
+            vkey = (key, dspec.passages)
+            build_dense_index(
+                store.iter_docs(), store.count, encoders[key], out, dspec, reuse_vectors=vectors_of.get(vkey),
+                docstore_version=version,
+            )
+            vectors_of[vkey] = out
         built[dspec.name] = IndexManifest.read(out)
     built.update(_build_learned_sparse(plan, folder, store))
     return built

@@ -147,6 +147,9 @@ def _rebuild_index(old: Path, out: Path, store: DocStore, changed: set[str], enc
         return
     spec: DenseIndexSpec = _spec(DenseIndexSpec, manifest.build)
     encoder = encoder_for(spec.encoder)
+    if spec.passages is not None:  # passage vectors are per window, not per doc: re-split and re-encode them all
+        build_dense_index(store.iter_docs(), store.count, encoder, out, spec, docstore_version=store.version)
+        return
     with tempfile.TemporaryDirectory(dir=out.parent) as staging:
         _dense_vectors(old, store, changed, encoder, Path(staging))
         build_dense_index(iter(()), store.count, encoder, out, spec, reuse_vectors=Path(staging),

@@ -21,13 +21,15 @@ class Doc:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A scored document id; ``stage_scores`` keeps the score each earlier stage gave it."""
+    """A scored document id; ``stage_scores`` keeps the score each earlier stage gave it; ``passage`` is the
+    ``(start, end)`` character span of its best passage in ``text`` when it came from a passage index."""
 
     id: str
     score: float
     title: str = ""
     text: str = ""
     stage_scores: dict[str, float] = field(default_factory=dict)
+    passage: tuple[int, int] | None = None
 
     def with_score(self, score: float, stage: str) -> Hit:
         """A copy carrying a new score, remembering it under ``stage``."""

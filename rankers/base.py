@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from kernel.errors import InvalidInput
 from kernel.types import Hit
 from rankers.fusion import Normalization, normalize
+from rankers.specs import RerankCall
 
 _CANCEL: ContextVar[threading.Event | None] = ContextVar("sieve_rerank_cancel", default=None)
 
@@ -42,41 +43,68 @@ class RerankReport:
     warnings: tuple[str, ...] = ()
 
 
-class Reranker(ABC):
-    """Every reranking backend implements ``rerank_with_report``; async callers use ``arerank``.
+@dataclass(frozen=True)
+class DocumentScores:
+    """Stand-alone documents scored (in the order given): ``relevance`` in [0, 1], higher is better (a
+    cross-encoder's sigmoid, an LLM reranker's rank score), and the reranker's ``raw`` score."""
 
-    ``name`` names everything that changes the scores: the service keys its result cache by it. ``stage`` is the
-    key each hit's raw score is recorded under in ``stage_scores``.
+    relevance: list[float]
+    raw: list[float]
+    tokens: int = 0
+    warnings: tuple[str, ...] = ()
+
+
+class Reranker(ABC):
+    """Every reranking backend implements ``rerank_with_report``; async callers use ``arerank_with_report``.
+
+    ``name`` names everything in the reranker that changes its raw scores; a call's ``RerankCall`` (``top_n``,
+    ``blend``) says how they are used, so the service keys its result cache by both. ``defaults`` are the call
+    options of calls that send none (the spec's own). ``stage`` is the key each hit's raw score is recorded under
+    in ``stage_scores``.
     """
 
     name: str = "reranker"
     stage: str = "rerank"
+    defaults: RerankCall = RerankCall()
 
     @abstractmethod
-    def rerank_with_report(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None) -> RerankReport:
+    def rerank_with_report(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None,
+                           call: RerankCall | None = None) -> RerankReport:
         """Score ``hits`` against ``query``; each rescored hit records its raw score under the reranker's stage
         name and its final (possibly blended) score under ``rerank``."""
 
-    def rerank(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None) -> list[Hit]:
+    def rerank(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None,
+               call: RerankCall | None = None) -> list[Hit]:
         """The hits of ``rerank_with_report``, best first."""
-        return self.rerank_with_report(query, hits, top_k=top_k).hits
+        return self.rerank_with_report(query, hits, top_k=top_k, call=call).hits
 
-    async def arerank_with_report(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None
-                                  ) -> RerankReport:
+    async def arerank_with_report(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None,
+                                  call: RerankCall | None = None) -> RerankReport:
         """Default: run ``rerank_with_report`` in a worker thread so the event loop never blocks. If the caller is
         cancelled, the thread sees it at its next ``check_cancelled``."""
         event = threading.Event()
         token = _CANCEL.set(event)  # asyncio.to_thread copies this context into the worker thread
         try:
-            return await asyncio.to_thread(self.rerank_with_report, query, hits, top_k=top_k)
+            return await asyncio.to_thread(self.rerank_with_report, query, hits, top_k=top_k, call=call)
         except asyncio.CancelledError:
             event.set()
             raise
         finally:
             _CANCEL.reset(token)
 
-    async def arerank(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None) -> list[Hit]:
-        return (await self.arerank_with_report(query, hits, top_k=top_k)).hits
+    async def arerank(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None,
+                      call: RerankCall | None = None) -> list[Hit]:
+        return (await self.arerank_with_report(query, hits, top_k=top_k, call=call)).hits
+
+    async def ascore_documents(self, query: str, texts: Sequence[str], *, call: RerankCall | None = None
+                               ) -> DocumentScores:
+        """Score stand-alone documents (no first stage). Default: rank them, in the order given, and report each
+        one's final score as both relevance and raw score."""
+        hits = [Hit(str(i), 0.0, text=t) for i, t in enumerate(texts)]
+        report = await self.arerank_with_report(query, hits, call=call)
+        by_index = {int(h.id): h.score for h in report.hits}
+        scores = [by_index[i] for i in range(len(texts))]
+        return DocumentScores(scores, scores, 0, report.warnings)
 
 
 def passage(hit: Hit) -> str:
@@ -105,11 +133,11 @@ def blend_scores(raw: Sequence[float], first: Sequence[float], weight: float,
     return (1 - weight) * normalize(raw, normalization) + weight * normalize(first, normalization)
 
 
-def assemble(head: list[Hit], tail: list[Hit], raw: Sequence[float], *, stage: str, blend: float,
-             normalization: Normalization, top_k: int | None) -> list[Hit]:
-    """Rescored head (raw score under ``stage``, final under ``rerank``), best first, then the unscored tail below
-    every rescored hit in its first-stage order; cut to ``top_k``."""
-    final = blend_scores(raw, [h.score for h in head], blend, normalization)
+def assemble(head: list[Hit], tail: list[Hit], raw: Sequence[float], *, stage: str, call: RerankCall,
+             top_k: int | None) -> list[Hit]:
+    """Rescored head (raw score under ``stage``, final under ``rerank``, blended as ``call`` says), best first, then
+    the unscored tail below every rescored hit in its first-stage order; cut to ``top_k``."""
+    final = blend_scores(raw, [h.score for h in head], call.blend, call.normalization)
     rescored = [h.with_score(float(r), stage).with_score(float(f), "rerank")
                 for h, r, f in zip(head, raw, final, strict=True)]
     rescored.sort(key=lambda h: -h.score)

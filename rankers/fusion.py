@@ -47,7 +47,7 @@ def _merge(runs: Sequence[Sequence[Hit]]) -> dict[str, Hit]:
                 merged[hit.id] = hit
             else:
                 merged[hit.id] = Hit(prior.id, prior.score, prior.title or hit.title, prior.text or hit.text,
-                                     {**prior.stage_scores, **hit.stage_scores})
+                                     {**prior.stage_scores, **hit.stage_scores}, prior.passage or hit.passage)
     return merged
 
 

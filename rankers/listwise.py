@@ -19,7 +19,7 @@ from rankers.llm.base import ChatLLM
 from rankers.llm.loader import load_llm
 from rankers.llm.prompts import clean, letter_labels, listwise_messages, number_labels
 from rankers.permutation import parse_permutation
-from rankers.specs import ListwiseSpec
+from rankers.specs import ListwiseSpec, RerankCall
 from rankers.windows import apply_permutation, sliding_windows
 
 log = logging.getLogger(__name__)
@@ -47,15 +47,18 @@ class ListwiseReranker(Reranker):
         if spec.mode == "first" and spec.window > 26:
             raise InvalidInput(f"mode 'first' labels passages A..Z: window {spec.window} > 26")
         self.spec = spec
+        self.defaults = spec.call()
         self.llm = llm or load_llm(spec.llm)
         self.name = (f"listwise({self.llm.name}, mode={spec.mode}, window={spec.window}, stride={spec.stride}, "
-                     f"words={spec.max_passage_words}, top_n={spec.top_n}, blend={spec.blend}/{spec.normalization})")
+                     f"words={spec.max_passage_words})")
 
-    def rerank_with_report(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None) -> RerankReport:
+    def rerank_with_report(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None,
+                           call: RerankCall | None = None) -> RerankReport:
         """Each window, bottom first, is reordered by the LLM; the final order gives scores ``(n - rank) / n``
         (recorded under ``listwise``). Counts: ``llm_calls``, and in ``generate`` mode each kind of repair the
         parser made; in ``first`` mode, ``unscored_labels`` (labels the backend gave no log-probability)."""
-        head, tail, passages = split_head(hits, self.spec.top_n)
+        call = call or self.defaults
+        head, tail, passages = split_head(hits, call.top_n)
         special = self.llm.special_tokens
         words = self.spec.max_passage_words
         texts = [clean(p, max_words=words, special_tokens=special) for p in passages]
@@ -68,8 +71,7 @@ class ListwiseReranker(Reranker):
             perm = self._rank(q, window, counts) if len(window) > 1 else [0]
             apply_permutation(order, start, end, perm)
         raw = rank_scores(order, len(head))
-        out = assemble(head, tail, raw, stage=self.stage, blend=self.spec.blend,
-                       normalization=self.spec.normalization, top_k=top_k)
+        out = assemble(head, tail, raw, stage=self.stage, call=call, top_k=top_k)
         warnings: tuple[str, ...] = ()
         if repaired := sum(counts[k] for k in REPAIRS):
             warnings = (f"the LLM's rankings needed {repaired} repairs over {counts['llm_calls']} windows "

@@ -1,4 +1,4 @@
-"""Cross-encoder pair models behind one small interface, one loader per backend, loaded once per process.
+"""Cross-encoder pair models behind one small interface, one loader per backend.
 
 A ``PairModel`` turns (query, passage) pairs into one raw logit each; ``CrossEncoderReranker`` does the rest
 (truncation policy, blending, ordering) the same way whichever backend scores.
@@ -7,7 +7,6 @@ A ``PairModel`` turns (query, passage) pairs into one raw logit each; ``CrossEnc
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -106,12 +105,11 @@ _LOADERS: dict[str, Callable[[str, str, int, str, str], PairModel]] = {
     "torch": _torch,
     "onnx": _onnx,
 }
-_MODELS: dict[tuple[str, ...], PairModel] = {}
-_LOCK = threading.Lock()
 
 
 def load_pair_model(spec: CrossEncoderSpec) -> PairModel:
-    """The process-wide pair model for ``spec`` (model path or HF id, backend, quantisation, length, device).
+    """A newly loaded pair model for ``spec`` (model path or HF id, backend, quantisation, length, device); a
+    ``RerankerPool`` loads each one once and shares it.
 
     Raises:
         ModelUnavailable: the model is not a path, a packaged copy or in the Hugging Face cache.
@@ -119,11 +117,12 @@ def load_pair_model(spec: CrossEncoderSpec) -> PairModel:
     resolved = resolve_model(spec.model)
     device = device_for(spec.device)
     quantize = spec.quantize if spec.backend == "onnx" else "none"
-    key = (str(resolved.path), resolved.revision, str(spec.max_length), device, spec.backend, quantize)
-    with _LOCK:
-        if key not in _MODELS:
-            log.info("loading cross-encoder %s (%s) with %s%s on %s", spec.model, resolved.revision, spec.backend,
-                     f"/{quantize}" if quantize != "none" else "", device)
-            _MODELS[key] = _LOADERS[spec.backend](str(resolved.path), resolved.revision, spec.max_length, device,
-                                                  quantize)
-        return _MODELS[key]
+    log.info("loading cross-encoder %s (%s) with %s%s on %s", spec.model, resolved.revision, spec.backend,
+             f"/{quantize}" if quantize != "none" else "", device)
+    return _LOADERS[spec.backend](str(resolved.path), resolved.revision, spec.max_length, device, quantize)
+
+
+def model_key(spec: CrossEncoderSpec) -> tuple[str, ...]:
+    """What tells loaded pair models apart: specs with equal keys can share one."""
+    quantize = spec.quantize if spec.backend == "onnx" else "none"
+    return (spec.model, str(spec.max_length), spec.device or "", spec.backend, quantize)

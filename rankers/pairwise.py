@@ -15,7 +15,7 @@ from rankers.base import Reranker, RerankReport, assemble, check_cancelled, rank
 from rankers.llm.base import ChatLLM
 from rankers.llm.loader import load_llm
 from rankers.llm.prompts import clean, pairwise_messages
-from rankers.specs import PairwiseSpec
+from rankers.specs import PairwiseSpec, RerankCall
 
 AB = ("A", "B")
 
@@ -34,9 +34,10 @@ class PairwiseReranker(Reranker):
 
     def __init__(self, spec: PairwiseSpec, llm: ChatLLM | None = None) -> None:
         self.spec = spec
+        self.defaults = spec.call()
         self.llm = llm or load_llm(spec.llm)
         self.name = (f"pairwise({self.llm.name}, strategy={spec.strategy}, passes={spec.passes}, "
-                     f"words={spec.max_passage_words}, top_n={spec.top_n}, blend={spec.blend}/{spec.normalization})")
+                     f"words={spec.max_passage_words})")
 
     def prefers(self, query: str, first: str, second: str, counts: Counter[str]) -> float:
         """How strongly ``first`` beats ``second``: 1 (both orders say so), 0 (both say the opposite), 0.5 (the
@@ -52,18 +53,19 @@ class PairwiseReranker(Reranker):
             counts["inconsistent"] += 1
         return wins / 2
 
-    def rerank_with_report(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None) -> RerankReport:
+    def rerank_with_report(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None,
+                           call: RerankCall | None = None) -> RerankReport:
         """Raw scores under ``pairwise``: the share of comparisons won (``allpairs``) or ``(n - rank) / n`` of the
         bubbled order (``sliding``). Counts: ``llm_calls``, ``comparisons``, ``inconsistent``."""
-        head, tail, passages = split_head(hits, self.spec.top_n)
+        call = call or self.defaults
+        head, tail, passages = split_head(hits, call.top_n)
         special = self.llm.special_tokens
         words = self.spec.max_passage_words
         texts = [clean(p, max_words=words, special_tokens=special) for p in passages]
         q = clean(query, max_words=words, special_tokens=special)
         counts: Counter[str] = Counter()
         raw = (self._allpairs if self.spec.strategy == "allpairs" else self._sliding)(q, texts, counts)
-        out = assemble(head, tail, raw, stage=self.stage, blend=self.spec.blend,
-                       normalization=self.spec.normalization, top_k=top_k)
+        out = assemble(head, tail, raw, stage=self.stage, call=call, top_k=top_k)
         return RerankReport(out, dict(counts))
 
     def _allpairs(self, query: str, texts: list[str], counts: Counter[str]) -> list[float]:

@@ -86,3 +86,36 @@ def load_model(path: Path, device: str = "cpu") -> Any:
         model.readout.weight.copy_(head["readout.weight"])
         model.readout.bias.copy_(head["readout.bias"])
     return model.to(device).eval()
+
+
+def ensure_untrained(out: Path, base: str = "sentence-transformers/all-MiniLM-L6-v2") -> Path:
+    """The untrained similarity cross-encoder over the bi-encoder ``base`` at ``out``, built once (a few seconds:
+    the checkpoint is copied with a zero read-out) and written atomically, so a crash leaves no half folder.
+
+    Untrained it is already the bi-encoder's cosine with cross-attention between query and passage, which beats BM25
+    alone when blended with it (see the module docstring); ``sieve train cross-encoder`` makes it better.
+    """
+    if is_similarity_model(out):
+        return out
+    import shutil
+    import uuid
+
+    import torch
+    from transformers import AutoTokenizer
+
+    from kernel.model_resolver import resolve_model
+
+    path = resolve_model(base).path
+    model = new_model(path)
+    with torch.no_grad():  # centre the logit on cosine 0.7 so sigmoid(score) spreads over (0, 1); order unchanged
+        model.readout.bias.fill_(-0.7 * float(model.scale))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".tmp-{out.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        save_model(model, AutoTokenizer.from_pretrained(str(path)), tmp)
+        if is_similarity_model(out):  # another process won the race
+            return out
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out

@@ -6,7 +6,7 @@ a spec without ``kind`` is a cross-encoder, so ``{"model": PATH}`` stays a valid
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
@@ -15,8 +15,9 @@ from rankers.fusion import Normalization
 DEFAULT_LLM = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
 
 
-class _Spec(BaseModel):
-    """What every reranker shares: how many candidates it rescores and how its scores meet the first stage's.
+class RerankCall(BaseModel):
+    """How one call uses a reranker's scores: how many candidates it rescores and how they meet the first stage's.
+    Per call, not per reranker: one live reranker answers calls with any options.
 
     ``blend`` is the first stage's weight in ``(1 - blend) * norm(reranker) + blend * norm(first stage)``, both
     normalised over the candidate list; 0 trusts the reranker alone, so a reranker that does not fit a domain can be
@@ -28,6 +29,29 @@ class _Spec(BaseModel):
     top_n: int | None = Field(None, ge=1)  # rescore only the first n candidates; the rest follow in their order
     blend: float = Field(0.0, ge=0.0, le=1.0)
     normalization: Normalization = "minmax"
+
+    def override(self, **changes: object) -> RerankCall:
+        """This call with the given options changed (``None`` keeps the current value)."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return self.model_validate(self.model_dump() | given) if given else self
+
+
+class _Spec(BaseModel):
+    """What every reranker spec shares: the ``RerankCall`` options its calls use when they send none."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    top_n: int | None = Field(None, ge=1)
+    blend: float = Field(0.0, ge=0.0, le=1.0)
+    normalization: Normalization = "minmax"
+
+    def call(self) -> RerankCall:
+        """The spec's own call options."""
+        return RerankCall(top_n=self.top_n, blend=self.blend, normalization=self.normalization)
+
+    def model_part(self) -> Self:
+        """The spec without its call options: what a live reranker is built (and shared) from."""
+        return self.model_copy(update=RerankCall().model_dump())
 
 
 class CrossEncoderSpec(_Spec):

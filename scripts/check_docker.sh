@@ -54,6 +54,40 @@ def need(cond: object, what: str) -> None:
     if not cond:
         problems.append(what)
 
+sys.path.insert(0, os.getcwd())
+try:
+    import typing
+
+    from pydantic import BaseModel
+
+    from service.config import CONFIG_FILE_ENV, Settings
+except ImportError as exc:
+    print(f"  cannot import service.config to check SIEVE_ variables ({exc}); set PYTHON to the project's venv")
+    sys.exit(1)
+OTHER_VARIABLES = {CONFIG_FILE_ENV, "SIEVE_KEEP_JAVA_HOME"}  # read outside Settings (indexers/lucene/jvm.py)
+
+
+def known_variable(var: str) -> bool:
+    """``SIEVE_FIELD`` or ``SIEVE_GROUP__FIELD`` (any depth) naming a real Settings field; below a map, any key."""
+    if var in OTHER_VARIABLES:
+        return True
+    model: type[BaseModel] = Settings
+    parts = var.removeprefix("SIEVE_").lower().split("__")
+    for i, part in enumerate(parts):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        if i == len(parts) - 1:
+            return True
+        kinds = [field.annotation, *typing.get_args(field.annotation)]
+        if any(typing.get_origin(k) is dict or k is dict for k in kinds):
+            return True
+        nested = [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)]
+        if not nested:
+            return False
+        model = nested[0]
+    return False
+
 if not isinstance(doc, dict):
     print(f"  {path}: top level is not a mapping")
     sys.exit(1)
@@ -74,7 +108,15 @@ need("redis" in deps, "api depends on redis")
 env = api.get("environment") or {}
 if isinstance(env, list):  # the `- KEY=value` form
     env = dict(str(e).partition("=")[::2] for e in env)
-need(str(env.get("SIEVE_REDIS_URL", "")).startswith("redis://redis:"), "api has SIEVE_REDIS_URL")
+need(str(env.get("SIEVE_CACHE__URL", "")).startswith("redis://redis:"),
+     "api points its cache at redis (SIEVE_CACHE__URL=redis://redis:...)")
+for name, svc in services.items():  # every SIEVE_ variable a service sets must be one the code reads
+    svc_env = (svc.get("environment") or {}) if isinstance(svc, dict) else {}
+    if isinstance(svc_env, list):
+        svc_env = dict(str(e).partition("=")[::2] for e in svc_env)
+    for var in sorted(k for k in svc_env if str(k).startswith("SIEVE_")):
+        need(known_variable(var), f"{name}: {var} is a setting (service/config.py)")
+need("SIEVE_ADMIN_KEY:?" in str(env.get("SIEVE_AUTH__API_KEYS", "")), "api requires an admin key (SIEVE_ADMIN_KEY)")
 need(any(str(p).endswith("8000") for p in api.get("ports", [])), "api publishes port 8000")
 need(bool((api.get("healthcheck") or {}).get("test")), "api has a healthcheck")
 need("gpu" in (gpu.get("profiles") or []), "api-gpu is in the 'gpu' profile")
@@ -176,6 +218,8 @@ for path in sys.argv[1:]:
     if path in NEEDS_HEALTHCHECK or health:
         need(health and not health[-1].upper().startswith("NONE"), "final stage has a HEALTHCHECK")
     need(any(word == "ENTRYPOINT" for word, _ in final["ins"]), "final stage has an ENTRYPOINT")
+    env_text = " ".join(rest for word, rest in final["ins"] if word == "ENV")
+    need(re.search(r"\bHF_HUB_OFFLINE=1\b", env_text), "final stage sets HF_HUB_OFFLINE=1 (operators opt in)")
     for word, rest in (i for s in stages for i in s["ins"]):
         m = re.search(r"--from=(\S+)", rest) if word == "COPY" else None
         if m:

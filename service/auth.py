@@ -76,9 +76,10 @@ class KeyRing:
 
 
 def principal(request: Request) -> Principal:
-    """The caller ``AccessControl`` identified (anonymous with full scope when auth is off)."""
+    """The caller ``AccessControl`` identified. With auth off it records every caller with full scope; when it
+    recorded no one (a route reached around it), the caller gets the lowest scope: fail closed."""
     found = request.scope.get("state", {}).get("principal")
-    return found if isinstance(found, Principal) else Principal("anonymous", "admin")
+    return found if isinstance(found, Principal) else Principal("unidentified", "read")
 
 
 async def require_admin(request: Request) -> Principal:

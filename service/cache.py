@@ -44,13 +44,15 @@ def cache_key(kind: str, *parts: object) -> str:
 
 def pack_hits(hits: list[Hit], counts: dict[str, int], extra: dict[str, object] | None = None) -> bytes:
     """A result as bytes; ``extra`` carries what else the answer shows (warnings, explain), read by ``unpack_extra``."""
-    rows = [[h.id, h.score, h.title, h.text, h.stage_scores] for h in hits]
+    rows = [[h.id, h.score, h.title, h.text, h.stage_scores, h.passage] for h in hits]
     return orjson.dumps({"hits": rows, "counts": counts, **({"extra": extra} if extra else {})})
 
 
 def unpack_hits(blob: bytes) -> tuple[list[Hit], dict[str, int]]:
     data = orjson.loads(blob)
-    return [Hit(i, s, t, x, st) for i, s, t, x, st in data["hits"]], data["counts"]
+    # Rows cached before hits carried passages have five fields; they stay readable until they expire.
+    return [Hit(*row[:5], passage=tuple(row[5]) if len(row) > 5 and row[5] else None)  # type: ignore[arg-type]
+            for row in data["hits"]], data["counts"]
 
 
 def unpack_extra(blob: bytes) -> dict[str, object]:

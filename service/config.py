@@ -6,6 +6,7 @@ Every field is listed with its default in the README's Settings table (a test ke
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
@@ -19,11 +20,33 @@ from pydantic_settings import (
 )
 
 from indexers.encoders.base import DEFAULT_MODEL
+from kernel.errors import SieveError
 from rankers.specs import RerankerSpec
 from service.specs import PipelineSpec
 
 CONFIG_FILE_ENV = "SIEVE_CONFIG_FILE"
 Scope = Literal["read", "admin"]
+TRAINED_RERANKER = "models/sieve-ce-scifact"  # what `sieve train cross-encoder` writes by default
+UNTRAINED_RERANKER = "models/sieve-ce-untrained"  # built from the packaged MiniLM when no trained model exists
+
+
+class InsecureSettings(SieveError):
+    """The settings would expose the service (admin routes included) to the network without API keys."""
+
+
+def _default_rerankers() -> tuple[str, ...]:
+    """The trained cross-encoder when it exists, else the untrained similarity cross-encoder (built on start-up)."""
+    return (TRAINED_RERANKER,) if Path(TRAINED_RERANKER).is_dir() else (UNTRAINED_RERANKER,)
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _default_data_dir() -> Path:
@@ -103,8 +126,10 @@ class RerankSettings(_Group):
     """Rerankers the rerank routes serve (``/v2/rerank``, ``/v1/rerank``, ``/rerank``) and ``/v1/search`` may name
     (loaded on first use), and the optional default second stage of ``/v1/search``."""
 
-    models: tuple[str, ...] = Field(("models/sieve-ce-scifact",),
-                                    description="cross-encoders (paths or HF ids); the first is the default")
+    models: tuple[str, ...] = Field(default_factory=_default_rerankers,
+                                    description="cross-encoders (paths or HF ids); the first is the default. "
+                                                "Default: models/sieve-ce-scifact when it exists, else "
+                                                "models/sieve-ce-untrained (built from MiniLM on start-up)")
     backend: Literal["torch", "onnx"] = Field("torch", description="how `models` run: torch or ONNX Runtime")
     quantize: Literal["none", "int8"] = Field("none", description="onnx backend: int8 dynamically quantised weights")
     rankers: dict[str, RerankerSpec] = Field(default_factory=dict,
@@ -134,6 +159,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     host: str = "127.0.0.1"
     port: int = 8000
+    allow_insecure: bool = Field(False, description="serve a non-loopback host with auth off (no API keys); "
+                                                    "without it such a start is refused")
     workers: int = Field(4, ge=1, description="threads for model and index work (off the event loop)")
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_k: int = Field(1000, ge=1)
@@ -142,6 +169,9 @@ class Settings(BaseSettings):
     embedding_models: list[str] = Field(default_factory=lambda: [DEFAULT_MODEL],
                                         description="models /v1/embeddings serves (loaded on first use)")
     max_embedding_inputs: int = Field(256, ge=1)
+    admin_models: list[str] = Field(default_factory=list,
+                                    description="more encoders POST /v1/collections may build dense indexes with, "
+                                                "besides embedding_models and those of loaded collections")
     use_gpu: bool = False
     model_dtype: Literal["float32", "bfloat16"] = Field(
         "float32", description="precision of the service's torch encoders (autocast); bfloat16 pays off on CPUs with "
@@ -156,7 +186,20 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = RateLimitSettings()
     cors: CorsSettings = CorsSettings()
     tracing: TracingSettings = TracingSettings()
-    rerank: RerankSettings = RerankSettings()
+    rerank: RerankSettings = Field(default_factory=RerankSettings)  # per Settings(): the default model is looked up
+
+    def check_exposure(self) -> None:
+        """Refuse to serve a non-loopback ``host`` with auth off unless ``allow_insecure`` says so.
+
+        Raises:
+            InsecureSettings: the admin routes (create, upsert, delete, drop) would be open to the network.
+        """
+        if self.auth.api_keys or self.allow_insecure or is_loopback(self.host):
+            return
+        raise InsecureSettings(
+            f"refusing to serve {self.host}:{self.port} with auth off: anyone who can reach it could change or drop "
+            "collections. Set SIEVE_AUTH__API_KEYS (e.g. '{\"<secret>\": \"admin\"}'), bind 127.0.0.1, or set "
+            "SIEVE_ALLOW_INSECURE=1 to accept it")
 
     @classmethod
     def settings_customise_sources(

@@ -21,6 +21,7 @@ from kernel.errors import (
     SieveError,
     UpstreamError,
 )
+from service.redact import redact, server_roots
 
 log = logging.getLogger(__name__)
 
@@ -82,36 +83,48 @@ def error_body(status: int, kind: str, message: str, details: object = None,
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def error_response(exc: SieveError) -> JSONResponse:
+def request_roots(request: Request) -> tuple[str, ...]:
+    """The server folders to keep out of this app's answers (``service/redact.py``)."""
+    settings = getattr(request.app.state, "settings", None)
+    return server_roots(*((settings.index_root, settings.data_dir) if settings is not None else ()))
+
+
+def error_response(exc: SieveError, roots: tuple[str, ...] = ()) -> JSONResponse:
     """The JSON response for ``exc``: its status from ``STATUS``, ``Retry-After`` and ``WWW-Authenticate`` headers
-    where they apply. Middleware (outside FastAPI's handlers) renders its errors with this too."""
+    where they apply; its message without server paths or URLs (the full one goes to the log). Middleware (outside
+    FastAPI's handlers) renders its errors with this too."""
+    message = redact(str(exc), roots or server_roots())
+    if message != str(exc):
+        log.warning("%s (redacted in the response): %s", type(exc).__name__, exc)
     headers = {}
     retry_after = getattr(exc, "retry_after_s", None)
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
-    return error_body(_status(exc), type(exc).__name__, str(exc), headers=headers or None)
+    return error_body(_status(exc), type(exc).__name__, message, headers=headers or None)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Bad input always becomes a 4xx with a JSON body that says what is wrong; never a 500."""
 
     @app.exception_handler(SieveError)
-    async def _sieve(_: Request, exc: SieveError) -> JSONResponse:
-        return error_response(exc)
+    async def _sieve(request: Request, exc: SieveError) -> JSONResponse:
+        return error_response(exc, request_roots(request))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        roots = request_roots(request)
         details = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]} for e in exc.errors()
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": redact(e["msg"], roots)}
+            for e in exc.errors()
         ]
         summary = "; ".join(f"{d['field'] or 'body'}: {d['message']}" for d in details)
         return error_body(422, "InvalidInput", summary, details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_body(exc.status_code, "HTTPError", str(exc.detail))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_body(exc.status_code, "HTTPError", redact(str(exc.detail), request_roots(request)))
 
     @app.exception_handler(Exception)
     async def _unknown(request: Request, exc: Exception) -> JSONResponse:

@@ -15,7 +15,7 @@ from rankers.base import Reranker
 from service.api import api_router
 from service.auth import AccessControl
 from service.cache import build_cache
-from service.config import Settings
+from service.config import UNTRAINED_RERANKER, Settings
 from service.errors import BodySizeLimit, install_error_handlers
 from service.logs import RequestContext
 from service.metrics import Metrics
@@ -36,11 +36,18 @@ def create_app(settings: Settings | None = None, *, reranker: Reranker | None = 
         span_exporter: an OpenTelemetry span exporter to use instead of the configured one (tests).
     """
     settings = settings or Settings()
+    settings.check_exposure()  # auth off on a non-loopback host: refused unless SIEVE_ALLOW_INSECURE
     metrics = Metrics()
     tracing = Tracing(settings.tracing, span_exporter) if settings.tracing.enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if UNTRAINED_RERANKER in settings.rerank.models:  # the default before any training: built once, seconds
+            from pathlib import Path
+
+            from rankers.similarity_cross_encoder import ensure_untrained
+
+            ensure_untrained(Path(UNTRAINED_RERANKER))
         cache = build_cache(settings.cache, metrics)
         registry = Registry(
             settings.index_root, workers=settings.workers, use_gpu=settings.use_gpu, batching=settings.batching,

@@ -17,6 +17,7 @@ from kernel.errors import InvalidInput, NotFound
 from kernel.types import Hit
 from rankers.base import Reranker
 from rankers.fusion import fuse
+from rankers.specs import RerankCall
 from service.cache import Cache, cache_key, pack_hits, unpack_extra, unpack_hits
 from service.deadlines import NO_DEADLINE, Deadline
 from service.encoders import AsyncEncoders, EncoderCache
@@ -65,16 +66,18 @@ class Pipeline:
     Args:
         async_encoders: batched, cached query encoding (default: one direct model call per query).
         reranker: the optional second stage; a hanging or failing one degrades to first-stage order.
+        rerank_call: how it is used (``top_n``, ``blend``; default: the reranker's own ``defaults``).
         cache: whole-result cache, or ``None``.
         sparse_encoders: the learned sparse query encoders (default: loaded here, one direct call per query).
     """
 
     def __init__(self, collection: Collection, encoders: EncoderCache, executor: Executor, *,
                  async_encoders: AsyncEncoders | None = None, reranker: Reranker | None = None,
-                 cache: Cache | None = None, metrics: Metrics | None = None,
-                 sparse_encoders: SparseEncoders | None = None) -> None:
+                 rerank_call: RerankCall | None = None, cache: Cache | None = None,
+                 metrics: Metrics | None = None, sparse_encoders: SparseEncoders | None = None) -> None:
         self.collection = collection
         self.reranker = reranker
+        self.rerank_call = rerank_call
         self._executor = executor
         self._encoders = async_encoders or AsyncEncoders(encoders, executor)
         self._sparse_encoders = sparse_encoders or SparseEncoders(executor)
@@ -180,7 +183,7 @@ class Pipeline:
         return [replace(h, title=docs[h.id].title, text=docs[h.id].text) if h.id in docs else h for h in hits]
 
     async def rerank(self, query: str, hits: list[Hit], k: int, trace: Trace, deadline: Deadline,
-                     reranker: Reranker) -> list[Hit]:
+                     reranker: Reranker, call: RerankCall) -> list[Hit]:
         """The reranker's top ``k``; on overrun or failure, the first stage's top ``k`` (``degraded: rerank``).
         What the reranker counted goes into ``trace.counts`` as ``rerank.<name>``, its warnings into
         ``trace.warnings``."""
@@ -190,7 +193,7 @@ class Pipeline:
         start = time.perf_counter()
         try:
             async with asyncio.timeout(_seconds(deadline)):
-                report = await reranker.arerank_with_report(query, hits, top_k=k)
+                report = await reranker.arerank_with_report(query, hits, top_k=k, call=call)
             trace.counts.update({f"rerank.{name}": n for name, n in report.counts.items()})
             trace.warnings.extend(report.warnings)
             return report.hits[:k]
@@ -208,19 +211,20 @@ class Pipeline:
         return hits[:k]
 
     async def run(self, query: str, *, k: int, spec: PipelineSpec, include_text: bool = True,
-                  deadline: Deadline = NO_DEADLINE, reranker: Reranker | None = None) -> PipelineResult:
+                  deadline: Deadline = NO_DEADLINE, reranker: Reranker | None = None,
+                  rerank_call: RerankCall | None = None) -> PipelineResult:
         """The whole route for one query; ``timings_ms`` has one entry per stage plus ``total``, ``counts`` what
         stages counted (``dense.rescored``, ``rerank.truncated``), ``degraded`` the stages skipped or cut short.
 
         Args:
             reranker: the second stage for this request (default: the pipeline's own); it rescores the first stage's
                 top ``spec.rerank_depth`` (default ``spec.depth``) when ``spec.rerank`` is on.
+            rerank_call: this request's ``top_n`` and ``blend`` (default: the pipeline's, else the reranker's own).
         """
         start = time.perf_counter()
         trace = Trace()
-        second = reranker or self.reranker
-        second = second if spec.rerank else None
-        key = self._result_key(query, k, spec, include_text, second)
+        second, call = self._second_stage(spec, reranker, rerank_call)
+        key = self._result_key(query, k, spec, include_text, second, call)
         if key is not None and (blob := await self._lookup(key, trace)) is not None:
             hits, counts = unpack_hits(blob)
             extra = unpack_extra(blob)
@@ -231,11 +235,11 @@ class Pipeline:
                                   explain=dict(extra.get("explain", {})))  # type: ignore[call-overload]
         depth = spec.rerank_depth or spec.depth
         hits = await self.retrieve(query, max(k, depth) if second else k, spec, trace, deadline)
-        if second is not None:
-            hits = await self.rerank(query, await self.hydrate(hits, trace), k, trace, deadline, second)
-            hits = hits if include_text else [replace(h, title="", text="") for h in hits]
-        elif include_text:
+        if second is not None or include_text:  # the reranker reads the texts
             hits = await self.hydrate(hits, trace)
+        if second is not None:
+            hits = await self.rerank(query, hits, k, trace, deadline, second, call)
+            hits = hits if include_text else [replace(h, title="", text="") for h in hits]
         trace.since("total", start)
         self._metrics.observe_stages(trace.timings)
         for stage, reason in trace.degraded.items():
@@ -246,12 +250,23 @@ class Pipeline:
         return PipelineResult(hits, trace.timings, trace.counts, spec, degraded=sorted(trace.degraded),
                               warnings=trace.warnings, explain=trace.explain, marks=tuple(trace.marks))
 
+    def _second_stage(self, spec: PipelineSpec, reranker: Reranker | None, call: RerankCall | None
+                      ) -> tuple[Reranker | None, RerankCall]:
+        """This request's reranker (none when ``spec.rerank`` is off) and how it is used: the request's own, else
+        the pipeline's, and call options from the request, else from where the reranker came, else its defaults."""
+        if reranker is None:
+            reranker, call = self.reranker, call or self.rerank_call
+        if reranker is None or not spec.rerank:
+            return None, RerankCall()
+        return reranker, call or reranker.defaults
+
     def _result_key(self, query: str, k: int, spec: PipelineSpec, include_text: bool,
-                    reranker: Reranker | None) -> str | None:
+                    reranker: Reranker | None, call: RerankCall) -> str | None:
         if self._cache is None:
             return None
+        second = [reranker.name, call.model_dump(mode="json")] if reranker is not None else None
         return cache_key("result", self.collection.name, self.collection.version, spec.model_dump(mode="json"),
-                         k, include_text, reranker.name if reranker is not None else None, query)
+                         k, include_text, second, query)
 
     async def _lookup(self, key: str, trace: Trace) -> bytes | None:
         assert self._cache is not None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from indexers.collection import Collection, list_collections, open_collection
 from kernel.errors import NotFound, SieveError
 from rankers.base import Reranker
+from rankers.specs import RerankCall
 from service.cache import Cache
 from service.config import BatchingSettings, RerankSettings
 from service.encoders import AsyncEncoders, EncoderCache
@@ -22,14 +25,16 @@ log = logging.getLogger(__name__)
 
 
 class Registry:
-    """Collections by name, their pipelines, and the executor all blocking work runs on.
+    """Collections by name, their pipelines, the served rerankers, and the executor all blocking work runs on;
+    ``locks`` serialise changes to one collection.
 
     Args:
         batching: micro-batching of encoder calls (default: off, one model call per query).
         vector_cache: where query vectors are cached; result_cache: where whole search results are.
         reranker: the default second stage every pipeline runs (``spec.rerank`` turns it off per request);
             default: ``rerank.search`` when set.
-        rerank: the rerankers served by name (rerank routes, ``/v1/search``'s ``rerank.model``).
+        rerank: the rerankers served by name (rerank routes, ``/v1/search``'s ``rerank.model``); their models live
+            as long as the registry (``aclose``).
     """
 
     def __init__(self, index_root: Path, *, workers: int = 4, use_gpu: bool = False,
@@ -48,9 +53,11 @@ class Registry:
                                               metrics=self.metrics)
         self.rerankers = ServedRerankers(rerank or RerankSettings(), self.executor, batching=batching,
                                          metrics=self.metrics)
+        self.rerank_call: RerankCall | None = None  # None: the reranker's own defaults
         if reranker is None and rerank is not None and rerank.search is not None:  # SIEVE_RERANK__SEARCH
-            reranker = self.rerankers.get(rerank.search)
+            reranker, self.rerank_call = self.rerankers.get(rerank.search), rerank.search.call()
         self.reranker = reranker
+        self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # one per collection being changed
         self.result_cache = result_cache
         self.pipelines: dict[str, Pipeline] = {}
         self.errors: dict[str, str] = {}  # collection -> why it (or one of its indexes) is not served; no paths
@@ -64,8 +71,8 @@ class Registry:
 
     def add(self, collection: Collection) -> None:
         pipeline = Pipeline(collection, self.encoders, self.executor, async_encoders=self.async_encoders,
-                            reranker=self.reranker, cache=self.result_cache, metrics=self.metrics,
-                            sparse_encoders=self.sparse_encoders)
+                            reranker=self.reranker, rerank_call=self.rerank_call, cache=self.result_cache,
+                            metrics=self.metrics, sparse_encoders=self.sparse_encoders)
         for name in collection.dense:  # load query encoders now, not on the first request
             pipeline.retrievers(PipelineSpec(retriever="dense", dense_index=name))
         for name in collection.learned_sparse:

@@ -1,6 +1,6 @@
-"""The rerankers this server serves, by name, and their async face: cross-encoder pairs from concurrent requests
-are micro-batched into shared model calls (``service/batching.py``); LLM rerankers run on worker threads and stop
-at their next model call once the request is gone.
+"""The rerankers this server serves, by name, and where their work runs: cross-encoder pairs from concurrent
+requests are micro-batched into shared model calls (``service/batching.py``), wired in as the rerankers'
+``Scoring``; LLM rerankers run on worker threads and stop at their next model call once the request is gone.
 
 Served names: each of ``settings.rerank.models`` (a cross-encoder path or HF id, on ``settings.rerank.backend``)
 and each key of ``settings.rerank.rankers`` (any ``RerankerSpec``: listwise or pairwise LLMs, ONNX cross-encoders).
@@ -9,92 +9,68 @@ and each key of ``settings.rerank.rankers`` (any ``RerankerSpec``: listwise or p
 from __future__ import annotations
 
 import asyncio
-import math
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from kernel.errors import NotFound
-from kernel.types import Hit
-from rankers.base import Reranker, RerankReport, split_head
-from rankers.cross_encoder import CrossEncoderReranker, PairScores
-from rankers.pair_models import Pair
-from rankers.registry import build_reranker
-from rankers.specs import AnySpec, CrossEncoderSpec
+from rankers.base import Reranker
+from rankers.registry import RerankerPool
+from rankers.scoring import Batched
+from rankers.specs import AnySpec, CrossEncoderSpec, RerankCall
 from service.batching import MicroBatcher
 from service.config import BatchingSettings, RerankSettings
 from service.metrics import Metrics
 from service.retrieval import run_blocking
 
+T = TypeVar("T")
+X = TypeVar("X")
+R = TypeVar("R")
 
-class BatchedCrossEncoder(Reranker):
-    """A ``CrossEncoderReranker`` whose model calls go through a shared ``MicroBatcher`` of pairs (or straight to
-    the worker pool when batching is off). Scores are those of the wrapped reranker."""
 
-    def __init__(self, inner: CrossEncoderReranker, executor: Executor,
-                 batcher: MicroBatcher[Pair, float] | None) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.spec = inner.spec
+class ServedScoring:
+    """The ``rankers.scoring.Scoring`` the served rerankers are given: blocking steps on the registry's worker pool,
+    and each cross-encoder's pairs through a ``MicroBatcher`` shared by concurrent requests (or straight to the
+    pool when batching is off).
+
+    Args:
+        batching: micro-batching limits. min_batch, min_queue: floors under ``max_batch`` and ``max_queue`` (a
+            model's own batch size, the most documents one request may send).
+    """
+
+    def __init__(self, executor: Executor, batching: BatchingSettings, metrics: Metrics, *, min_batch: int = 1,
+                 min_queue: int = 1) -> None:
         self._executor = executor
-        self._batcher = batcher
+        self._batching = batching
+        self._metrics = metrics
+        self._min_batch = min_batch
+        self._min_queue = min_queue
+        self._batchers: list[MicroBatcher[Any, Any]] = []
 
-    def rerank_with_report(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None) -> RerankReport:
-        return self.inner.rerank_with_report(query, hits, top_k=top_k)
+    async def run(self, fn: Callable[[], T]) -> T:
+        return await run_blocking(self._executor, fn)
 
-    async def ascore(self, query: str, passages: Sequence[str]) -> PairScores:
-        """Raw scores in passage order; the pairs share model calls with other requests' pairs."""
-        plan = await run_blocking(self._executor, lambda: self.inner.plan(query, passages))
-        if self._batcher is None:
-            raw: Sequence[float] = await run_blocking(self._executor, lambda: self.inner.predict(plan.pairs))
-        else:
-            raw = await self._batcher.submit_many(plan.pairs)
-        return plan.scores(raw)
+    def batched(self, name: str, fn: Callable[[list[X]], Sequence[R]]) -> Batched[X, R]:
+        b = self._batching
+        if not b.enabled:
+            async def direct(items: Sequence[X]) -> list[R]:
+                return list(await run_blocking(self._executor, lambda: fn(list(items))))
 
-    async def arerank_with_report(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None
-                                  ) -> RerankReport:
-        head, tail, passages = split_head(hits, self.spec.top_n)
-        return self.inner.finish(head, tail, await self.ascore(query, passages), top_k)
+            return direct
+        batcher: MicroBatcher[X, R] = MicroBatcher(
+            name, fn, self._executor, max_batch=max(b.max_batch, self._min_batch), max_wait_ms=b.max_wait_ms,
+            max_queue=max(b.max_queue, self._min_queue), metrics=self._metrics, concurrency=b.concurrency)
+        self._batchers.append(batcher)
+        return batcher.submit_many
 
-
-@dataclass(frozen=True)
-class DocumentScores:
-    """What the rerank routes return per document (in request order): ``relevance`` in [0, 1], higher is better
-    (a cross-encoder's sigmoid, an LLM reranker's rank score), and the reranker's ``raw`` score."""
-
-    relevance: list[float]
-    raw: list[float]
-    tokens: int = 0
-    warnings: tuple[str, ...] = ()
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
-
-
-async def score_documents(reranker: Reranker, query: str, texts: Sequence[str]) -> DocumentScores:
-    """Score stand-alone documents (no first stage): cross-encoders give a logit per document; other rerankers
-    rank the documents in the order given and their final scores are the relevance."""
-    if isinstance(reranker, BatchedCrossEncoder):
-        scores = await reranker.ascore(query, texts)
-        raw = [float(s) for s in scores.scores]
-        warnings = ()
-        if scores.truncated:
-            warnings = (f"{len(scores.truncated)} of {len(texts)} documents were truncated to fit "
-                        f"{reranker.spec.max_length} tokens with the query (indexes {list(scores.truncated[:20])}); "
-                        "their tails were not scored",)
-        return DocumentScores([_sigmoid(r) for r in raw], raw, scores.tokens, warnings)
-    hits = [Hit(str(i), 0.0, text=t) for i, t in enumerate(texts)]
-    report = await reranker.arerank_with_report(query, hits)
-    by_index = {int(h.id): h.score for h in report.hits}
-    scores_in_order = [by_index[i] for i in range(len(texts))]
-    return DocumentScores(scores_in_order, scores_in_order, 0, report.warnings)
+    async def close(self) -> None:
+        await asyncio.gather(*(b.close() for b in self._batchers))
+        self._batchers.clear()
 
 
 class ServedRerankers:
-    """Served names -> specs -> live rerankers (built on first use, then shared), with one pair batcher per
-    cross-encoder model.
+    """Served names -> specs -> live rerankers, held by this server's ``RerankerPool`` (one reranker per served
+    model, whatever options requests send; closed with the registry).
 
     Args:
         settings: what is served and its limits. batching: micro-batching limits (``enabled=False``: one model call
@@ -104,11 +80,9 @@ class ServedRerankers:
     def __init__(self, settings: RerankSettings, executor: Executor, *, batching: BatchingSettings | None = None,
                  metrics: Metrics | None = None) -> None:
         self.settings = settings
-        self._executor = executor
-        self._batching = batching or BatchingSettings(enabled=False)
-        self._metrics = metrics or Metrics()
-        self._batchers: dict[CrossEncoderSpec, MicroBatcher[Pair, float]] = {}
-        self._lock = threading.Lock()
+        self._scoring = ServedScoring(executor, batching or BatchingSettings(enabled=False), metrics or Metrics(),
+                                      min_batch=settings.batch_size, min_queue=settings.max_documents)
+        self.pool = RerankerPool(self._scoring)
 
     @property
     def names(self) -> list[str]:
@@ -132,38 +106,21 @@ class ServedRerankers:
                                 quantize=self.settings.quantize, max_length=self.settings.max_length,
                                 batch_size=self.settings.batch_size, truncation="truncate" if truncate else "error")
 
-    def for_request(self, model: str | None, *, top_n: int | None = None, blend: float | None = None) -> Reranker:
-        """The reranker a request asks for: a served name (default: ``search``, else the first served), with its
-        own ``top_n`` and ``blend`` where given.
+    def for_request(self, model: str | None, *, top_n: int | None = None, blend: float | None = None
+                    ) -> tuple[Reranker, RerankCall]:
+        """The reranker a request asks for (a served name; default: ``search``, else the first served) and the
+        call options it sends (its own ``top_n`` and ``blend`` where given, else the served spec's).
 
         Raises:
             NotFound: the name is not served, or nothing is.
         """
         spec = self.spec(model) if model is not None or self.settings.search is None else self.settings.search
-        changes = {k: v for k, v in {"top_n": top_n, "blend": blend}.items() if v is not None}
-        return self.get(spec.model_copy(update=changes) if changes else spec)
+        return self.get(spec), spec.call().override(top_n=top_n, blend=blend)
 
     def get(self, spec: AnySpec) -> Reranker:
-        """The live reranker for ``spec``; cross-encoders come wrapped for micro-batching."""
-        reranker = build_reranker(spec)
-        if not isinstance(reranker, CrossEncoderReranker):
-            return reranker
-        return BatchedCrossEncoder(reranker, self._executor, self._batcher(reranker))
-
-    def _batcher(self, reranker: CrossEncoderReranker) -> MicroBatcher[Pair, float] | None:
-        if not self._batching.enabled:
-            return None
-        # Specs differing only in how scores are used (blend, top_n) share the model, so they share its batcher.
-        key = reranker.spec.model_copy(update={"blend": 0.0, "top_n": None, "normalization": "minmax"})
-        with self._lock:
-            if key not in self._batchers:
-                b = self._batching
-                self._batchers[key] = MicroBatcher(
-                    f"rerank:{key.backend}:{key.model}", lambda pairs: reranker.predict(pairs).tolist(),
-                    self._executor, max_batch=max(b.max_batch, self.settings.batch_size), max_wait_ms=b.max_wait_ms,
-                    max_queue=max(b.max_queue, self.settings.max_documents), metrics=self._metrics,
-                    concurrency=b.concurrency)
-            return self._batchers[key]
+        """The live reranker for ``spec`` (its call options are per call: ``spec.call()``)."""
+        return self.pool.reranker(spec)
 
     async def close(self) -> None:
-        await asyncio.gather(*(b.close() for b in self._batchers.values()))
+        await self._scoring.close()
+        self.pool.close()

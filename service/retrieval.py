@@ -88,7 +88,7 @@ class DenseRetriever:
         start = time.perf_counter()
         rows = await run_blocking(self._executor, lambda: self._search(vector, k, spec, trace))
         trace.since("dense.search", start)
-        return [Hit(doc_id, score, stage_scores={self.stage: score}) for doc_id, score in rows[0]]
+        return [Hit(row[0], row[1], stage_scores={self.stage: row[1]}, passage=row.passage) for row in rows[0]]
 
     def _search(self, vector: NDArray[np.float32], k: int, spec: PipelineSpec, trace: Trace) -> list:  # type: ignore[type-arg]
         counts: dict[str, int] = {}

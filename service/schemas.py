@@ -66,12 +66,20 @@ class SearchRequest(partial_model(PipelineSpec, base=_SearchHead, exclude=RERANK
         return changes
 
 
+class PassageOut(BaseModel):
+    """Character offsets of the best passage in the hit's ``text`` (``text[start:end]``)."""
+
+    start: int
+    end: int
+
+
 class HitOut(BaseModel):
     id: str
     score: float
     title: str = ""
     text: str = ""
     stage_scores: dict[str, float] = {}
+    passage: PassageOut | None = Field(None, description="passage indexes: the best passage's offsets in `text`")
 
 
 class SearchResponse(BaseModel):

@@ -31,13 +31,19 @@ def serve(
     """Serve every collection under the index root over HTTP."""
     import uvicorn
 
+    from service.config import InsecureSettings
     from service.logs import configure_logging
     from service.main import create_app
 
     settings = settings_for(index_root)
+    settings = settings.model_copy(update={"host": host or settings.host, "port": port or settings.port})
     configure_logging(settings.log_level, settings.log_format)  # JSON lines with request ids (SIEVE_LOG_FORMAT)
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_config=None, access_log=False)
+    try:
+        app = create_app(settings)
+    except InsecureSettings as exc:
+        typer.echo(f"sieve serve: {exc}", err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
 
 
 @app.command()
@@ -78,6 +84,7 @@ def demo(
     collection: str = "scifact",
     query_text: Annotated[str, typer.Option("--query")] = "Vitamin D deficiency increases the risk of cancer",
     exit_after: Annotated[bool, typer.Option("--exit", help="stop after the sample query")] = False,
+    limit: Annotated[int | None, typer.Option(help="index only the first N docs (a quick try)")] = None,
     learned_sparse: Annotated[bool, typer.Option(
         help="also build a SPLADE-tiny Lucene impact index and query it (alone and fused with BM25 and dense); off "
              "by default: encoding SciFact takes minutes to an hour on 2 CPU cores")] = False,
@@ -88,7 +95,8 @@ def demo(
 
     setup_logging()
     settings = settings_for(index_root)
-    run_demo(settings, collection, query_text, exit_after=exit_after, echo=typer.echo, learned_sparse=learned_sparse)
+    run_demo(settings, collection, query_text, exit_after=exit_after, echo=typer.echo, limit=limit,
+             learned_sparse=learned_sparse)
 
 
 @app.command()

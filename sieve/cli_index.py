@@ -41,15 +41,25 @@ def index_build(
     title_field: str = "title",
     on_error: Annotated[OnError, typer.Option(help="bad records: skip (counted) or stop")] = OnError.skip,
     limit: Annotated[int | None, typer.Option(help="index only the first N docs")] = None,
+    chunk: Annotated[str | None, typer.Option(
+        help="WINDOW:OVERLAP[:max|sum]: index token windows of each document (the encoder's tokenizer), search "
+             "returns documents with their best passage's offsets [whole documents, cut at the encoder's window]")
+    ] = None,
+    prefixes: Annotated[bool, typer.Option(help="add PCA Matryoshka prefixes (dimensions, funnel) to dense "
+                                                "indexes")] = True,
     force: Annotated[bool, typer.Option(help="rebuild even if an index with the same spec exists")] = False,
     index_root: IndexRoot = None,
 ) -> None:
     """Build the doc store, BM25 indexes (native "bm25", Lucene "bm25-lucene"), dense FAISS indexes and learned
     sparse (SPLADE) indexes."""
     from indexers.collection import BuildPlan, build_collection
+    from indexers.dense.passages import ChunkSpec
 
     setup_logging()
     settings = settings_for(index_root)
+    changes: dict[str, object] = {"passages": ChunkSpec.parse(chunk) if chunk else None}
+    if not prefixes:
+        changes["prefixes"] = None
     plan = BuildPlan(
         name=collection,
         source=source or settings.data_dir / collection,
@@ -57,14 +67,23 @@ def index_build(
         on_error=on_error,
         limit=limit,
         sparse=() if no_sparse else tuple(parse_sparse(s) for s in sparse),
-        dense=() if no_dense else tuple(parse_dense(d) for d in dense),
+        dense=() if no_dense else tuple(parse_dense(d).model_copy(update=changes) for d in dense),
         learned_sparse=tuple(parse_learned_sparse(s) for s in learned_sparse or ()),
         force=force,
     )
     built = build_collection(plan, settings.index_root)
     for name, manifest in built.items():
-        typer.echo(f"{collection}/{name}: {manifest.kind}, {manifest.doc_count} docs, built in "
+        passages = manifest.build.get("passage_count")
+        typer.echo(f"{collection}/{name}: {manifest.kind}, {manifest.doc_count} docs"
+                   f"{f' ({passages} passages)' if passages else ''}, built in "
                    f"{manifest.build_seconds}s ({manifest.build.get('docs_per_second')} docs/s)")
+        cut = manifest.build.get("truncated")
+        if cut:
+            from indexers.dense.build import Truncation
+
+            typer.echo(f"  truncation: {Truncation.model_validate(cut).message()}")
+        if "matryoshka" in manifest.build:
+            typer.echo(f"  matryoshka prefixes: dims {manifest.build['matryoshka']['dims']} (dimensions, funnel)")
 
 
 def _change_collection(collection: str, url: str | None, api_key: str | None, index_root: Path | None, route: str,

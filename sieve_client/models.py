@@ -17,14 +17,23 @@ class _Wire(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
+class Passage(_Wire):
+    """Character offsets of a hit's best passage in its ``text``: cite ``hit.text[start:end]``."""
+
+    start: int
+    end: int
+
+
 class Hit(_Wire):
-    """One search hit; ``stage_scores`` holds the score each stage gave it (``sparse``, ``dense``, fusion, ...)."""
+    """One search hit; ``stage_scores`` holds the score each stage gave it (``sparse``, ``dense``, fusion, ...);
+    ``passage`` is set when the collection's dense index is a passage index (``sieve index build --chunk``)."""
 
     id: str
     score: float
     title: str = ""
     text: str = ""
     stage_scores: dict[str, float] = Field(default_factory=dict)
+    passage: Passage | None = None
 
 
 class SearchResponse(_Wire):

@@ -70,14 +70,15 @@ def scifact_slice(datasets: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 @pytest.fixture(scope="session")
 def index_root(scifact_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``sf`` collection: bm25, dense (torch Flat, PCA prefixes 128/64/32), dense-hnsw (same vectors), dense-onnx."""
+    """``sf`` collection: bm25, dense (torch Flat, PCA prefixes 128/64/32), dense-hnsw (same vectors, no prefixes),
+    dense-onnx (default prefixes)."""
     root = tmp_path_factory.mktemp("indexes")
     plan = BuildPlan(
         name="sf",
         source=scifact_slice,
         dense=(
             DenseIndexSpec(),
-            DenseIndexSpec(name="dense-hnsw", factory="HNSW32"),
+            DenseIndexSpec(name="dense-hnsw", factory="HNSW32", prefixes=None),  # an index without prefixes
             DenseIndexSpec(name="dense-onnx", encoder=EncoderSpec(backend="onnx")),
         ),
     )

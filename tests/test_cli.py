@@ -89,6 +89,34 @@ def test_url_writes_send_the_api_key(tmp_path: Path) -> None:
         assert rebuilt.exit_code == 0 and json.loads(rebuilt.stdout)["doc_count"] == 2, rebuilt.output
 
 
+def test_build_with_passages_reports_truncation_and_prefixes(tmp_path: Path) -> None:
+    """``--chunk``: passages counted and reported; without it the documents cut at the encoder's window are counted."""
+    long_text = " ".join(f"Sentence {i} about turbulent boundary layers on swept wings." for i in range(60))
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(json.dumps(d) + "\n" for d in [{"_id": "long", "text": long_text},
+                                                              {"_id": "short", "text": "Flutter of panels"}]))
+    common = ["index", "build", "--collection", "c", "--source", str(source), "--dense", "dense:onnx:Flat",
+              "--index-root", str(tmp_path / "root"), "--no-sparse"]
+    out = _run(*common)
+    assert "c/dense: dense, 2 docs, built" in out
+    assert "truncation: 1 of 2 documents are longer than the encoder's 254 tokens and were cut" in out
+    assert "matryoshka prefixes: dims [256, 128, 64, 32]" in out
+    out = _run(*common, "--chunk", "64:16:sum", "--no-prefixes")
+    assert "c/dense: dense, 2 docs (" in out and "passages)" in out
+    assert "truncation: 0 of" in out and "passages are longer" in out and "matryoshka" not in out
+    hits = json.loads(_run("query", "sentence 42 turbulent", "--collection", "c", "--retriever", "dense",
+                           "--index-root", str(tmp_path / "root")))["hits"]
+    assert hits[0]["id"] == "long"
+
+
+def test_serve_refuses_the_network_without_keys(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``sieve serve --host 0.0.0.0`` with auth off exits 2 naming the ways out, before binding anything."""
+    for var in ("SIEVE_AUTH__API_KEYS", "SIEVE_ALLOW_INSECURE", "SIEVE_CONFIG_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    result = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--index-root", str(tmp_path)])
+    assert result.exit_code == 2 and "SIEVE_ALLOW_INSECURE=1" in result.output
+
+
 def test_learned_sparse_build_and_fused_eval(datasets: Path, tmp_path: Path) -> None:
     from tests.conftest import write_beir_slice
 

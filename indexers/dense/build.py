@@ -1,4 +1,5 @@
-"""Encode a corpus and build a FAISS index from an index-factory spec (Flat, HNSW32, IVF1024,PQ48, ...)."""
+"""Encode a corpus (whole documents, or passages of them) and build a FAISS index from an index-factory spec
+(Flat, HNSW32, IVF1024,PQ48, ...), then, by default, PCA Matryoshka prefixes over it."""
 
 from __future__ import annotations
 
@@ -12,19 +13,23 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
+from indexers.dense.passages import PASSAGES_FILE, ChunkSpec, split_corpus
 from indexers.durable import fault_point
 from indexers.encoders import Encoder, EncoderSpec
 from indexers.layout import DOCIDS_FILE, INDEX_FILE, VECTORS_FILE
 from indexers.manifest import IndexManifest, atomic_folder
-from kernel.errors import InvalidInput
+from indexers.matryoshka.build import add_matryoshka
+from indexers.matryoshka.spec import MatryoshkaSpec
+from kernel.errors import IndexUnavailable, InvalidInput
 from kernel.types import Doc
 
 log = logging.getLogger(__name__)
 
 
-
 class DenseIndexSpec(BaseModel):
-    """How to build a dense index. ``factory`` is a FAISS index-factory string over inner product."""
+    """How to build a dense index. ``factory`` is a FAISS index-factory string over inner product; ``passages``
+    indexes token windows of each document instead of its first ``encoder.max_length`` tokens; ``prefixes`` adds
+    Matryoshka prefix indexes (PCA by default: seconds, full-dimension scores unchanged; ``None``: none)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -35,19 +40,39 @@ class DenseIndexSpec(BaseModel):
     hnsw_ef_search: int = Field(128, ge=1)
     ivf_nprobe: int = Field(16, ge=1)
     chunk_size: int = Field(512, ge=1)
+    passages: ChunkSpec | None = None
+    prefixes: MatryoshkaSpec | None = Field(default_factory=MatryoshkaSpec)
+
+
+class Truncation(BaseModel):
+    """How many encoded texts (documents, or passages) were longer than the encoder reads; their tails are unseen."""
+
+    texts: int = 0
+    truncated: int = 0
+    max_tokens: int = 0
+    unit: str = "documents"
+
+    def message(self) -> str:
+        return (f"{self.truncated} of {self.texts} {self.unit} are longer than the encoder's {self.max_tokens} tokens "
+                "and were cut" + (" (index passages: --chunk WINDOW:OVERLAP)" if self.unit == "documents" else ""))
 
 
 def encode_corpus(
-    docs: Iterable[Doc], encoder: Encoder, out: Path, count: int, chunk_size: int
+    docs: Iterable[Doc], encoder: Encoder, out: Path, count: int, chunk_size: int, cut: Truncation | None = None
 ) -> tuple[list[str], NDArray[np.float32]]:
-    """Encode ``docs`` chunk by chunk into a memory-mapped ``vectors.npy`` (so RAM holds one chunk)."""
+    """Encode ``docs`` chunk by chunk into a memory-mapped ``vectors.npy`` (so RAM holds one chunk); texts longer
+    than the encoder reads are counted in ``cut``."""
     vectors = np.lib.format.open_memmap(out / VECTORS_FILE, mode="w+", dtype=np.float32, shape=(count, encoder.dim))
     ids: list[str] = []
     chunk: list[Doc] = []
     bar = tqdm(total=count, desc=f"encode {encoder.model_id} ({encoder.backend})", unit="doc")
 
     def flush() -> None:
-        vectors[len(ids) : len(ids) + len(chunk)] = encoder.encode_docs([d.contents for d in chunk])
+        texts = [d.contents for d in chunk]
+        if cut is not None:
+            cut.texts += len(texts)
+            cut.truncated += sum(len(o) > cut.max_tokens for o in encoder.token_offsets(texts))
+        vectors[len(ids) : len(ids) + len(chunk)] = encoder.encode_docs(texts)
         ids.extend(d.id for d in chunk)
         bar.update(len(chunk))
         chunk.clear()
@@ -93,27 +118,38 @@ def build_dense_index(
     reuse_vectors: Path | None = None,
     docstore_version: str | None = None,
 ) -> IndexManifest:
-    """Encode ``docs`` (or reuse vectors from an index built with the same encoder) and write an index folder.
+    """Encode ``docs`` (or reuse vectors from an index built with the same encoder and passages) and write an index
+    folder; then add ``spec.prefixes``.
 
     Args:
         docs: the corpus, in the order the FAISS ids will follow.
         count: number of docs (sizes the memory-mapped vector file).
         encoder: the document encoder; its id and revision go in the manifest.
         out_dir: the final index folder; written atomically.
-        spec: FAISS factory and HNSW/IVF parameters.
-        reuse_vectors: an index folder whose ``vectors.npy``/``docids.txt`` came from the same encoder.
+        spec: FAISS factory and HNSW/IVF parameters, passages, prefixes.
+        reuse_vectors: an index folder whose ``vectors.npy``/``docids.txt`` (and ``passages.npy``) came from the same
+            encoder and passage spec.
         docstore_version: the version of the doc store ``docs`` come from, recorded in the manifest.
     """
     import faiss
 
     started = time.perf_counter()
+    cut: Truncation | None = None
     with atomic_folder(out_dir) as tmp:
         if reuse_vectors is not None:
             ids = (reuse_vectors / DOCIDS_FILE).read_text().splitlines()
-            (tmp / VECTORS_FILE).write_bytes((reuse_vectors / VECTORS_FILE).read_bytes())
+            for name in (VECTORS_FILE, PASSAGES_FILE):
+                if (reuse_vectors / name).is_file():
+                    (tmp / name).write_bytes((reuse_vectors / name).read_bytes())
             vectors = np.load(tmp / VECTORS_FILE, mmap_mode="r")
+            cut = _reused_truncation(reuse_vectors)
         else:
-            ids, vectors = encode_corpus(docs, encoder, tmp, count, spec.chunk_size)
+            cut = Truncation(max_tokens=encoder.max_tokens, unit="passages" if spec.passages else "documents")
+            if spec.passages is not None:
+                passages = split_corpus(docs, encoder, spec.passages)
+                np.save(tmp / PASSAGES_FILE, np.asarray(passages.spans, dtype=np.int64).reshape(-1, 2))
+                docs, count = passages.as_docs(), len(passages.ids)
+            ids, vectors = encode_corpus(docs, encoder, tmp, count, spec.chunk_size, cut)
         encode_seconds = time.perf_counter() - started
         fault_point("dense.mid-index", spec.name)  # vectors written, the FAISS index not yet
         index = make_faiss_index(vectors, spec)
@@ -123,13 +159,15 @@ def build_dense_index(
         manifest = IndexManifest(
             kind="dense",
             name=spec.name,
-            doc_count=len(ids),
+            doc_count=len(dict.fromkeys(ids)) if spec.passages else len(ids),
             model=encoder.model_id,
             model_revision=encoder.revision,
             dims=encoder.dim,
             metric="cosine" if encoder.normalized else "ip",
             build={
                 **spec.model_dump(mode="json"),
+                "passage_count": len(ids) if spec.passages else None,
+                "truncated": cut.model_dump() if cut else None,
                 "encode_seconds": round(encode_seconds, 2),
                 "docs_per_second": round(len(ids) / encode_seconds, 2) if reuse_vectors is None else None,
                 "vectors_reused": reuse_vectors is not None,
@@ -138,5 +176,27 @@ def build_dense_index(
             docstore_version=docstore_version,
         )
         manifest.write(tmp)
-    log.info("dense index %s: %d docs in %.1fs", out_dir, len(ids), seconds)
+    log.info("dense index %s: %d docs (%d vectors) in %.1fs", out_dir, manifest.doc_count, len(ids), seconds)
+    if cut is not None and cut.truncated:
+        log.warning("dense index %s: %s", out_dir.name, cut.message())
+    if spec.prefixes is not None:
+        manifest = _add_prefixes(out_dir, spec.prefixes, encoder.dim) or manifest
     return manifest
+
+
+def _reused_truncation(folder: Path) -> Truncation | None:
+    try:
+        found = IndexManifest.read(folder).build.get("truncated")
+    except IndexUnavailable:  # a staging folder of live updates has no manifest: nothing counted
+        return None
+    return Truncation.model_validate(found) if found else None
+
+
+def _add_prefixes(folder: Path, spec: MatryoshkaSpec, full: int) -> IndexManifest | None:
+    """PCA (or ``spec``'s) prefixes at the dims below the encoder's; none when it has no smaller one to serve."""
+    dims = tuple(d for d in spec.dims if d < full)
+    if spec.funnel.dims not in dims:
+        log.warning("no Matryoshka prefixes for %s: the funnel's %d dims is not below the encoder's %d",
+                    folder.name, spec.funnel.dims, full)
+        return None
+    return add_matryoshka(folder, spec.model_copy(update={"dims": dims}))

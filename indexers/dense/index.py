@@ -1,4 +1,5 @@
-"""Read side of a dense index: FAISS search, FAISS position -> doc id, and the full vectors on disk."""
+"""Read side of a dense index: FAISS search, FAISS position -> doc id (passage hits folded into documents on a
+passage index), and the full vectors on disk."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexers.dense.options import DenseSearchOptions
+from indexers.dense.passages import PASSAGES_FILE, ChunkSpec, aggregate
 from indexers.layout import DOCIDS_FILE, INDEX_FILE, VECTORS_FILE
 from indexers.manifest import IndexManifest
 from indexers.matryoshka.spec import FunnelOptions
@@ -18,9 +20,22 @@ from kernel.errors import IndexUnavailable, InvalidInput
 if TYPE_CHECKING:
     from indexers.matryoshka.view import MatryoshkaView
 
-Rows = list[list[tuple[str, float]]]  # per query row: (doc_id, score), best first
-
 log = logging.getLogger(__name__)
+
+
+class DenseRow(tuple):  # type: ignore[type-arg]
+    """One hit: unpacks as ``(doc_id, score)`` like every retriever's rows; ``passage`` is the best passage's
+    ``(start, end)`` character span in the document's text on a passage index, else ``None``."""
+
+    passage: tuple[int, int] | None
+
+    def __new__(cls, doc_id: str, score: float, passage: tuple[int, int] | None = None) -> DenseRow:
+        row = super().__new__(cls, (doc_id, score))
+        row.passage = passage
+        return row
+
+
+Rows = list[list[DenseRow]]  # per query row: documents best first, each unpacking as (doc_id, score)
 
 
 class DenseIndex:
@@ -34,12 +49,18 @@ class DenseIndex:
         if self.manifest.kind != "dense":
             raise IndexUnavailable(f"{folder} is a {self.manifest.kind} index, not dense")
         self._index = faiss.read_index(str(folder / INDEX_FILE))
-        self.docids = (folder / DOCIDS_FILE).read_text().splitlines()
-        if len(self.docids) != self._index.ntotal or len(self.docids) != self.manifest.doc_count:
+        self.docids = (folder / DOCIDS_FILE).read_text().splitlines()  # per vector: one per passage on passage indexes
+        rows = int(self.manifest.build.get("passage_count") or self.manifest.doc_count)
+        if len(self.docids) != self._index.ntotal or len(self.docids) != rows:
             raise IndexUnavailable(
                 f"{folder}: {self._index.ntotal} vectors, {len(self.docids)} doc ids, manifest says "
-                f"{self.manifest.doc_count}; rebuild the index"
+                f"{rows}; rebuild the index"
             )
+        self.chunking: ChunkSpec | None = None
+        self._spans: NDArray[np.int64] | None = None
+        if self.manifest.build.get("passages"):
+            self.chunking = ChunkSpec.model_validate(self.manifest.build["passages"])
+            self._spans = np.load(folder / PASSAGES_FILE)
         self._params = self._search_params(faiss)
         self.matryoshka: MatryoshkaView | None = None
         if "matryoshka" in self.manifest.build:
@@ -96,14 +117,22 @@ class DenseIndex:
         import faiss
 
         params = self._params
+        fetch = self._fetch(k)
         if ef_search is not None and isinstance(params, faiss.SearchParametersHNSW):
-            params = faiss.SearchParametersHNSW(efSearch=max(ef_search, k))
-        k = min(k, len(self.docids))
-        scores, positions = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
-        return [self._row(s, p) for s, p in zip(scores, positions, strict=True)]
+            params = faiss.SearchParametersHNSW(efSearch=max(ef_search, fetch))
+        scores, positions = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), fetch, params=params)
+        return [self._row(s, p, k) for s, p in zip(scores, positions, strict=True)]
 
-    def _row(self, scores: NDArray, positions: NDArray) -> list[tuple[str, float]]:
-        return [(self.docids[p], float(s)) for s, p in zip(scores, positions, strict=True) if p >= 0]
+    def _fetch(self, k: int) -> int:
+        """Vectors to fetch for ``k`` documents: ``k``, or ``overfetch`` passages per document on a passage index."""
+        return min(k * self.chunking.overfetch if self.chunking else k, len(self.docids))
+
+    def _row(self, scores: NDArray, positions: NDArray, k: int) -> list[DenseRow]:
+        """FAISS positions -> documents; on a passage index, passages folded into their documents (best span kept)."""
+        if self.chunking is None or self._spans is None:
+            return [DenseRow(self.docids[p], float(s)) for s, p in zip(scores, positions, strict=True) if p >= 0][:k]
+        return [DenseRow(d, s, span) for d, s, span in
+                aggregate(self.docids, self._spans, scores, positions, k, self.chunking.aggregate)]
 
     @property
     def supported_dims(self) -> list[int]:
@@ -120,17 +149,17 @@ class DenseIndex:
         """Search at a Matryoshka prefix dimension (truncate, renormalise); the full dimension is the plain index."""
         if dims == self.dim and (self.matryoshka is None or self.matryoshka.transform.preserves_full_scores):
             return self._full(queries, k, None)
-        scores, positions = self._view(f"{dims}-dim prefixes").search(queries, min(k, len(self.docids)), dims)
-        return [self._row(s, p) for s, p in zip(scores, positions, strict=True)]
+        scores, positions = self._view(f"{dims}-dim prefixes").search(queries, self._fetch(k), dims)
+        return [self._row(s, p, k) for s, p in zip(scores, positions, strict=True)]
 
     def _funnel(self, queries: NDArray[np.float32], k: int, funnel: FunnelOptions,
                 counts: dict[str, int] | None) -> Rows:
         """Shortlist at low dimension, rescore at full; the built funnel (the manifest's) fills unset fields."""
         view = self._view("funnel")
-        rows, rescored = view.funnel(queries, k, funnel.over(view.funnel_default))
+        rows, rescored = view.funnel(queries, self._fetch(k), funnel.over(view.funnel_default))
         if counts is not None:
             counts["rescored"] = rescored
-        return [self._row(s, p) for s, p in rows]
+        return [self._row(s, p, k) for s, p in rows]
 
     def vectors(self) -> NDArray[np.float32]:
         """The full-dimension document vectors, memory-mapped from disk."""

@@ -41,6 +41,15 @@ class Encoder(Protocol):
         """Tokens the model sees for ``texts`` (after truncation): what an embeddings API reports as usage."""
         ...
 
+    @property
+    def max_tokens(self) -> int:
+        """Text tokens the model reads per input (its window less special tokens); the rest is cut."""
+        ...
+
+    def token_offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Per text, the ``(start, end)`` character span of each token, untruncated, without special tokens."""
+        ...
+
 
 def l2_normalize(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
     """Rows scaled to unit length (zero rows left as they are)."""

@@ -41,6 +41,10 @@ class OnnxEncoder:
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self._untruncated = Tokenizer.from_file(str(tokenizer_path))  # for offsets and counting what is cut
+        self._untruncated.no_truncation()
+        self._untruncated.no_padding()
+        self._max_length = spec.max_length
         self._tokenizer.enable_truncation(spec.max_length)
         self._tokenizer.enable_padding()
         self._batch_size = spec.batch_size
@@ -81,3 +85,10 @@ class OnnxEncoder:
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         return sum(sum(e.attention_mask) for e in self._tokenizer.encode_batch(list(texts)))
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max_length - len(self._untruncated.encode("").ids)
+
+    def token_offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        return [list(e.offsets) for e in self._untruncated.encode_batch(list(texts), add_special_tokens=False)]

@@ -52,3 +52,12 @@ class SentenceTransformerEncoder:
         if limit is None:
             return sum(len(ids) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"])
         return sum(min(len(ids), limit) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"])
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self._model.max_seq_length) - len(self._model.tokenizer("")["input_ids"])
+
+    def token_offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        enc = self._model.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True,
+                                    truncation=False, verbose=False)
+        return [[(int(a), int(b)) for a, b in row] for row in enc["offset_mapping"]]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import queue
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from indexers.lucene.jvm import ensure_jvm
 from indexers.manifest import IndexManifest
-from kernel.errors import IndexUnavailable
+from kernel.errors import IndexUnavailable, InvalidInput
+
+T = TypeVar("T")
 
 
 class Bm25Params(BaseModel):
@@ -26,39 +31,91 @@ class Bm25Params(BaseModel):
     rm3_original_weight: float = Field(0.5, ge=0, le=1)
 
 
+DEFAULT_PARAMS = Bm25Params()
+# A query is one clause per distinct analysed term; Lucene's default cap (1024) refuses long queries with a Java
+# exception. The service caps queries at 4,096 characters (at most ~2,048 terms), so this cap is never reached there.
+MAX_CLAUSES = 8192
+_clauses_set = False
+
+
+def _raise_clause_cap() -> None:
+    global _clauses_set
+    if not _clauses_set:
+        from jnius import autoclass
+
+        autoclass("org.apache.lucene.search.IndexSearcher").setMaxClauseCount(MAX_CLAUSES)
+        _clauses_set = True
+
+
+def _configure(searcher: Any, params: Bm25Params) -> None:
+    # Cheap in Anserini: a new BM25Similarity and IndexSearcher over the same open reader, a new reranker cascade.
+    searcher.set_bm25(params.k1, params.b)
+    if params.rm3:
+        searcher.set_rm3(params.rm3_fb_terms, params.rm3_fb_docs, params.rm3_original_weight)
+    else:
+        searcher.unset_rm3()
+
+
 class LuceneIndex:
     """One Lucene index folder.
 
-    Pyserini keeps BM25/RM3 settings as searcher state, so we keep one searcher per distinct setting
-    instead of mutating a shared one; Lucene searchers themselves are safe to call from many threads.
+    Pyserini keeps BM25/RM3 settings as searcher state. Default settings use one shared searcher (Lucene searchers
+    are safe to call from many threads); any other settings borrow one of at most ``tunable`` more searchers, set
+    it for the call, and hand it back. Memory stays bounded whatever settings requests send.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, tunable: int = 2) -> None:
         ensure_jvm()
+        _raise_clause_cap()
         self.folder = folder
         self.manifest = IndexManifest.read(folder)
         if self.manifest.kind != "sparse":
             raise IndexUnavailable(f"{folder} is a {self.manifest.kind} index, not sparse")
-        self._searchers: dict[Bm25Params, Any] = {}
+        self._default = self._open()
+        self._free: queue.LifoQueue[tuple[Any, Bm25Params]] = queue.LifoQueue()
+        self._opened: list[Any] = []
+        self._tunable = max(1, tunable)
         self._lock = threading.Lock()
-        self._searcher(Bm25Params())
 
-    def _searcher(self, params: Bm25Params) -> Any:
-        with self._lock:
-            searcher = self._searchers.get(params)
-            if searcher is None:
-                from pyserini.search.lucene import LuceneSearcher
+    def _open(self) -> Any:
+        from pyserini.search.lucene import LuceneSearcher
 
-                searcher = LuceneSearcher(str(self.folder))
-                searcher.set_bm25(params.k1, params.b)
-                if params.rm3:
-                    searcher.set_rm3(params.rm3_fb_terms, params.rm3_fb_docs, params.rm3_original_weight)
-                self._searchers[params] = searcher
-            return searcher
+        searcher = LuceneSearcher(str(self.folder))
+        _configure(searcher, DEFAULT_PARAMS)
+        return searcher
+
+    @contextmanager
+    def _borrow(self, params: Bm25Params) -> Iterator[Any]:
+        try:
+            searcher, current = self._free.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                fresh = len(self._opened) < self._tunable
+                if fresh:
+                    self._opened.append(searcher := self._open())
+            searcher, current = (searcher, DEFAULT_PARAMS) if fresh else self._free.get()
+        try:
+            if current != params:
+                _configure(searcher, params)
+            yield searcher
+        finally:
+            self._free.put((searcher, params))
+
+    def _run(self, params: Bm25Params | None, call: Callable[[Any], T]) -> T:
+        params = params or DEFAULT_PARAMS
+        try:
+            if params == DEFAULT_PARAMS:
+                return call(self._default)
+            with self._borrow(params) as searcher:
+                return call(searcher)
+        except Exception as exc:  # jnius.JavaException; the class is only importable once the JVM runs
+            if "TooManyClauses" in str(exc):
+                raise InvalidInput(f"query has more than {MAX_CLAUSES} distinct terms") from None
+            raise
 
     def search(self, query: str, k: int, params: Bm25Params | None = None) -> list[tuple[str, float]]:
-        """Top-``k`` ``(doc_id, score)`` for one query string."""
-        hits = self._searcher(params or Bm25Params()).search(query, k=k)
+        """Top-``k`` ``(doc_id, score)`` for one query string (a bag of words: Lucene query syntax has no meaning)."""
+        hits = self._run(params, lambda s: s.search(query, k=k))
         return [(h.docid, float(h.score)) for h in hits]
 
     def batch_search(
@@ -66,7 +123,12 @@ class LuceneIndex:
     ) -> dict[str, list[tuple[str, float]]]:
         """Many queries at once on Java threads (used by evaluation)."""
         ids = list(queries)
-        results = self._searcher(params or Bm25Params()).batch_search(
-            [queries[i] for i in ids], ids, k=k, threads=threads
-        )
+        results = self._run(params, lambda s: s.batch_search([queries[i] for i in ids], ids, k=k, threads=threads))
         return {qid: [(h.docid, float(h.score)) for h in results.get(qid, [])] for qid in ids}
+
+    def close(self) -> None:
+        """Close every searcher (their Lucene readers); the index is unusable afterwards."""
+        with self._lock:
+            for searcher in [self._default, *self._opened]:
+                searcher.close()
+            self._opened.clear()

@@ -1,8 +1,7 @@
-"""LLM specs -> live chat models, loaded once per distinct spec (a local model's weights load once per process)."""
+"""LLM specs -> live chat models, one loader per backend."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from rankers.llm.base import ChatLLM
@@ -22,18 +21,13 @@ def _openai(spec: LLMSpec) -> ChatLLM:
 
 
 BACKENDS: dict[str, Callable[[LLMSpec], ChatLLM]] = {"transformers": _transformers, "openai": _openai}
-_LOADED: dict[LLMSpec, ChatLLM] = {}
-_LOCK = threading.Lock()
 
 
 def load_llm(spec: LLMSpec) -> ChatLLM:
-    """The chat model ``spec`` describes; the same object for equal specs.
+    """A newly loaded chat model for ``spec``; a ``RerankerPool`` loads each one once and shares it.
 
     Raises:
         ModelUnavailable: a local model cannot be found offline.
         InvalidInput: an openai backend without ``base_url``.
     """
-    with _LOCK:
-        if spec not in _LOADED:
-            _LOADED[spec] = BACKENDS[spec.backend](spec)
-        return _LOADED[spec]
+    return BACKENDS[spec.backend](spec)

@@ -40,6 +40,10 @@ class OpenAIChatLLM:
                                     max_retries=spec.max_retries)
         self._errors = (openai.APIError,)
 
+    def close(self) -> None:
+        """Close the client's connections."""
+        self.client.close()
+
     def _create(self, messages: list[Message], **kwargs: Any) -> Any:
         try:
             return self.client.chat.completions.create(model=self.spec.model, messages=messages,  # type: ignore[arg-type]

@@ -8,22 +8,23 @@ serialised; different collections change independently. Every route needs an API
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from indexers.dense import DenseIndexSpec
+from indexers.dense.factory import check_factory
 from indexers.encoders import EncoderSpec
 from indexers.updates import ChangeReport, apply_changes, create_collection, delete_collection
+from kernel.errors import InvalidInput
 from kernel.types import Doc
-from service.deps import RegistryDep
+from service.config import Settings
+from service.deps import RegistryDep, SettingsDep
+from service.registry import Registry
 from service.retrieval import run_blocking
 
 router = APIRouter(prefix="/v1/collections", tags=["admin"])  # admin scope: required in service/api/__init__.py
-_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
 Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 DocId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
@@ -44,9 +45,12 @@ class DenseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("dense", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    model: str = EncoderSpec().model
+    model: str = Field(EncoderSpec().model, max_length=256,
+                       description="an encoder this server serves (embedding_models, admin_models, or one a loaded "
+                                   "collection uses)")
     backend: Literal["torch", "onnx"] = "torch"
-    factory: str = "Flat"
+    factory: str = Field("Flat", max_length=64, description="Flat, SQ8, PQ{m}, HNSW{M}[,Flat] (M <= 64) or "
+                                                            "IVF{n},Flat|SQ8|PQ{m} (n <= the document count)")
 
 
 class CreateRequest(BaseModel):
@@ -84,11 +88,30 @@ def _out(report: ChangeReport) -> ChangeResponse:
     return ChangeResponse(**vars(report))
 
 
+def _served_models(settings: Settings, registry: Registry) -> set[str]:
+    loaded = {index.manifest.model for p in registry.pipelines.values() for index in p.collection.dense.values()}
+    return {*settings.embedding_models, *settings.admin_models, *(m for m in loaded if m)}
+
+
+def _checked(body: CreateRequest, settings: Settings, registry: Registry) -> list[DenseIndexSpec]:
+    """The dense specs, refused before anything loads or is written unless each model is served and each factory
+    is in the bounded grammar (a free model is a free path or download; a free factory a free allocation)."""
+    if not any(d.text.strip() or d.title.strip() for d in body.documents):
+        raise InvalidInput("every document is empty (no text, no title): a collection needs at least one to index")
+    served = _served_models(settings, registry)
+    for d in body.dense:
+        if d.model not in served:
+            raise InvalidInput(f"dense model {d.model[:80]!r} is not served here; choose one of {sorted(served)} "
+                               "(operators add more with SIEVE_ADMIN_MODELS)")
+        check_factory(d.factory, len(body.documents))
+    return [DenseIndexSpec(name=d.name, factory=d.factory, encoder=EncoderSpec(model=d.model, backend=d.backend))
+            for d in body.dense]
+
+
 @router.post("", status_code=201, response_model=ChangeResponse)
-async def create(body: CreateRequest, registry: RegistryDep) -> ChangeResponse:
-    dense = [DenseIndexSpec(name=d.name, factory=d.factory, encoder=EncoderSpec(model=d.model, backend=d.backend))
-             for d in body.dense]
-    async with _locks[body.name]:
+async def create(body: CreateRequest, registry: RegistryDep, settings: SettingsDep) -> ChangeResponse:
+    dense = _checked(body, settings, registry)
+    async with registry.locks[body.name]:
         report = await run_blocking(registry.executor, lambda: create_collection(
             registry.index_root, body.name, [d.doc() for d in body.documents], dense))
         await run_blocking(registry.executor, lambda: registry.reload(body.name))
@@ -96,7 +119,7 @@ async def create(body: CreateRequest, registry: RegistryDep) -> ChangeResponse:
 
 
 async def _change(registry: RegistryDep, name: str, **changes: object) -> ChangeResponse:
-    async with _locks[name]:
+    async with registry.locks[name]:
         report = await run_blocking(registry.executor, lambda: apply_changes(
             registry.index_root, name, encoder_for=registry.encoders.get,
             sparse_encoder_for=registry.sparse_encoders.get, **changes))  # type: ignore[arg-type]
@@ -121,6 +144,6 @@ async def rebuild(name: Name, registry: RegistryDep) -> ChangeResponse:
 
 @router.delete("/{name}", status_code=204)
 async def drop(name: Name, registry: RegistryDep) -> None:
-    async with _locks[name]:
+    async with registry.locks[name]:
         registry.drop(name)
         await run_blocking(registry.executor, lambda: delete_collection(registry.index_root, name))

@@ -9,14 +9,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from service.deps import RegistryDep
+from service.errors import request_roots
+from service.redact import redact
 
 router = APIRouter(tags=["health"])
 
 
+def _errors(request: Request, errors: dict[str, str]) -> dict[str, str]:
+    """Load errors for public probes: without server paths (the full text is in the log from start-up)."""
+    roots = request_roots(request)
+    return {name: redact(message, roots) for name, message in errors.items()}
+
+
 @router.get("/healthz")
-async def healthz(registry: RegistryDep) -> dict[str, object]:
+async def healthz(registry: RegistryDep, request: Request) -> dict[str, object]:
     return {"status": "degraded" if registry.errors else "ok", "collections": sorted(registry.pipelines),
-            "errors": registry.errors}
+            "errors": _errors(request, registry.errors)}
 
 
 @router.get("/livez")
@@ -30,9 +38,10 @@ async def readyz(request: Request) -> JSONResponse:
     if not getattr(state, "ready", False):
         return JSONResponse({"status": "not ready"}, status_code=503)
     if not state.registry.pipelines:
-        return JSONResponse({"status": "not ready", "reason": "no collection loaded", "errors": state.registry.errors},
+        return JSONResponse({"status": "not ready", "reason": "no collection loaded",
+                             "errors": _errors(request, state.registry.errors)},
                             status_code=503)
     cache = state.cache.status() if state.cache is not None else "off"
-    body = {"status": "ready", "collections": sorted(state.registry.pipelines), "errors": state.registry.errors,
-            "cache": cache}
+    body = {"status": "ready", "collections": sorted(state.registry.pipelines),
+            "errors": _errors(request, state.registry.errors), "cache": cache}
     return JSONResponse(body)

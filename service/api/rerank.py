@@ -1,6 +1,6 @@
 """Rerank routes in the three shapes clients already speak: Cohere v2 ``POST /v2/rerank``, Jina ``POST /v1/rerank``
-and Hugging Face TEI ``POST /rerank``, plus ``GET /v1/rerankers``. All score through the served rerankers
-(``service/rerankers.py``: cross-encoders micro-batched, LLM listwise / pairwise rerankers on worker threads)."""
+and Hugging Face TEI ``POST /rerank``, plus ``GET /v1/rerankers``. All score through the served rerankers'
+``ascore_documents`` (``service/rerankers.py``: cross-encoders micro-batched, LLM rerankers on worker threads)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ import asyncio
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from kernel.errors import InvalidInput
+from rankers.base import DocumentScores
 from service.config import Settings
 from service.deadlines import Deadline
 from service.deps import RegistryDep, SettingsDep
-from service.errors import DeadlineExceeded
-from service.rerankers import DocumentScores, score_documents
+from service.errors import DeadlineExceeded, request_roots
+from service.redact import redact_tree
 
 router = APIRouter(tags=["rerank"])
 
@@ -74,10 +75,11 @@ async def _score(registry: RegistryDep, settings: Settings, model: str | None, q
         NotFound: ``model`` is not served. DeadlineExceeded: no answer within the budget (the work is abandoned).
     """
     deadline = Deadline.for_request(timeout_ms, settings.deadline_ms, settings.max_deadline_ms)
-    reranker = registry.rerankers.get(registry.rerankers.spec(model, truncate=truncate))
+    spec = registry.rerankers.spec(model, truncate=truncate)
+    reranker = registry.rerankers.get(spec)
     try:
         async with asyncio.timeout(deadline.remaining()):
-            return await score_documents(reranker, query, texts)
+            return await reranker.ascore_documents(query, texts, call=spec.call())
     except TimeoutError:
         raise DeadlineExceeded(f"{reranker.name} did not score {len(texts)} documents within the "
                                f"{deadline.budget_ms:g} ms budget; send fewer documents or a larger timeout_ms"
@@ -141,8 +143,12 @@ async def tei_rerank(body: TeiRequest, registry: RegistryDep, settings: Settings
 
 
 @router.get("/v1/rerankers")
-async def list_rerankers(registry: RegistryDep) -> dict[str, Any]:
-    """Every served reranker name with its spec (the first is the default of the rerank routes)."""
+async def list_rerankers(registry: RegistryDep, request: Request) -> dict[str, Any]:
+    """Every served reranker name with its spec (the first is the default of the rerank routes); server paths and
+    upstream URLs in the specs (an LLM's ``base_url``) are redacted."""
     served = registry.rerankers
-    return {"rerankers": [{"name": name, "spec": served.spec(name).model_dump(mode="json")} for name in served.names],
-            "search": served.settings.search.model_dump(mode="json") if served.settings.search else None}
+    roots = request_roots(request)
+    search = served.settings.search
+    return {"rerankers": [{"name": name, "spec": redact_tree(served.spec(name).model_dump(mode="json"), roots)}
+                          for name in served.names],
+            "search": redact_tree(search.model_dump(mode="json"), roots) if search else None}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from kernel.errors import InvalidInput
 from service.deadlines import Deadline
 from service.deps import RegistryDep, SettingsDep
-from service.schemas import HitOut, SearchRequest, SearchResponse
+from service.schemas import HitOut, PassageOut, SearchRequest, SearchResponse
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -22,12 +22,17 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
     deadline = Deadline.for_request(body.timeout_ms, settings.deadline_ms, settings.max_deadline_ms)
     pipeline = registry.pipeline(body.collection)
     options = body.rerank_options
-    reranker = None
+    reranker = call = None
     if options is not None:
-        reranker = registry.rerankers.for_request(options.model, top_n=options.top_n, blend=options.blend)
+        reranker, call = registry.rerankers.for_request(options.model, top_n=options.top_n, blend=options.blend)
+    elif body.rerank is True and registry.reranker is None:  # asked for by name: never silently skipped
+        if not registry.rerankers.names:
+            raise InvalidInput('"rerank": true, but this server serves no rerankers (served: none); set '
+                               "SIEVE_RERANK__MODELS or SIEVE_RERANK__RANKERS, or leave rerank out")
+        reranker, call = registry.rerankers.for_request(None)
     spec = settings.pipeline.override(**body.pipeline_changes())
     result = await pipeline.run(body.query, k=body.k, spec=spec, include_text=body.include_text, deadline=deadline,
-                                reranker=reranker)
+                                reranker=reranker, rerank_call=call)
     tracing = request.app.state.tracing
     if tracing is not None:
         tracing.stage_spans([m for m in result.marks if m[0] != "total"])
@@ -36,7 +41,8 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
         query=body.query,
         retriever=spec.retriever,
         retrievers=list(spec.route()),
-        hits=[HitOut(id=h.id, score=h.score, title=h.title, text=h.text, stage_scores=h.stage_scores)
+        hits=[HitOut(id=h.id, score=h.score, title=h.title, text=h.text, stage_scores=h.stage_scores,
+                     passage=PassageOut(start=h.passage[0], end=h.passage[1]) if h.passage else None)
               for h in result.hits],
         timings_ms=result.timings_ms,
         counts=result.counts,

@@ -13,8 +13,9 @@ from sieve_client.models import Hit, RerankResponse, SearchResponse
 
 
 def hit_metadata(hit: Hit, rank: int, result: SearchResponse) -> dict[str, Any]:
-    """Metadata every adapter attaches to a hit: id, title, score, per-stage scores, rank, where it came from."""
-    return {
+    """Metadata every adapter attaches to a hit: id, title, score, per-stage scores, rank, where it came from, and
+    on passage indexes ``passage: {start, end}`` (the best passage's character offsets in the text, for citing)."""
+    meta = {
         "id": hit.id,
         "title": hit.title,
         "score": hit.score,
@@ -23,6 +24,9 @@ def hit_metadata(hit: Hit, rank: int, result: SearchResponse) -> dict[str, Any]:
         "collection": result.collection,
         "retriever": result.retriever,
     }
+    if hit.passage is not None:
+        meta["passage"] = {"start": hit.passage.start, "end": hit.passage.end}
+    return meta
 
 
 def reranked_order(response: RerankResponse, n_documents: int) -> list[tuple[int, float]]:

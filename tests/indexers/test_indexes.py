@@ -59,6 +59,48 @@ def test_bm25_parameters_and_rm3_change_the_scores(collection) -> None:  # type:
     assert all(a[1] >= b[1] for a, b in zip(default, default[1:], strict=False))
 
 
+def test_settings_per_call_from_many_threads_on_a_bounded_pool(index_root: Path) -> None:
+    """Distinct settings from 4 threads at once: each answer equals a Pyserini searcher set to that call's settings,
+    and the index never holds more than its default searcher plus ``tunable`` others."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pyserini.search.lucene import LuceneSearcher
+
+    from indexers.lucene import LuceneIndex
+
+    folder = index_root / "sf" / "indexes" / "bm25"
+    index = LuceneIndex(folder, tunable=2)
+    settings = [Bm25Params(k1=0.5 + i / 50, b=(i % 10) / 10, rm3=i % 2 == 0, rm3_fb_terms=3 + i % 7)
+                for i in range(60)]
+    query = "vitamin D deficiency cancer risk"
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda p: index.search(query, 10, p), settings))
+    reference = LuceneSearcher(str(folder))
+    for params, hits in zip(settings, got, strict=True):
+        reference.set_bm25(params.k1, params.b)
+        if params.rm3:
+            reference.set_rm3(params.rm3_fb_terms, params.rm3_fb_docs, params.rm3_original_weight)
+        else:
+            reference.unset_rm3()
+        expected = [(h.docid, h.score) for h in reference.search(query, k=10)]
+        assert [d for d, _ in hits] == [d for d, _ in expected], params
+        assert [s for _, s in hits] == pytest.approx([s for _, s in expected], rel=1e-6)
+    assert len(index._opened) <= 2  # noqa: SLF001 - the bound is the point of the test
+    assert index.search(query, 10) == index.search(query, 10, Bm25Params())
+    index.close()
+    reference.close()
+
+
+def test_long_and_odd_queries_are_plain_words(collection) -> None:  # type: ignore[no-untyped-def]
+    index = collection.sparse["bm25"]
+    many = " ".join(f"t{i}x" for i in range(3000)) + " vitamin"  # over Lucene's default cap of 1,024 clauses
+    assert index.search(many, 5, Bm25Params(rm3=True))  # answers (the one real word matches)
+    assert index.search('vitamin AND (D OR "cancer") NOT risk~2 title:x^3 [a TO b] {c} \\ / * ?', 5)
+    assert index.search("", 5) == [] and index.search("*", 5) == []
+    with pytest.raises(InvalidInput, match="distinct terms"):
+        index.search(" ".join(f"t{i}x" for i in range(9000)), 5)
+
+
 def test_flat_and_hnsw_agree_and_scores_are_cosines(collection) -> None:  # type: ignore[no-untyped-def]
     enc = build_encoder(EncoderSpec())
     q = enc.encode_queries(["Vitamin D deficiency increases cancer risk", "stem cells regenerate heart tissue"])

@@ -13,8 +13,8 @@ from kernel.errors import InvalidInput, ModelUnavailable
 from kernel.types import Hit
 from rankers.cross_encoder import CrossEncoderReranker
 from rankers.pair_models import load_pair_model
-from rankers.registry import build_reranker
-from rankers.specs import CrossEncoderSpec
+from rankers.registry import RerankerPool, build_reranker
+from rankers.specs import CrossEncoderSpec, RerankCall
 
 
 def test_training_saves_a_folder_that_loads_by_path(tiny_ce: Path) -> None:
@@ -78,13 +78,24 @@ def test_top_n_rescores_only_the_head(tiny_ce: Path, hits: tuple[str, list[Hit]]
     assert out[4].score > out[5].score
 
 
-def test_registry_builds_once_per_spec_and_shares_the_model(tiny_ce: Path) -> None:
-    a = build_reranker(CrossEncoderSpec(model=str(tiny_ce)))
-    assert build_reranker(CrossEncoderSpec(model=str(tiny_ce))) is a
-    b = build_reranker(CrossEncoderSpec(model=str(tiny_ce), blend=0.3))
+def test_pool_builds_one_reranker_per_model_whatever_the_call_options(tiny_ce: Path,
+                                                                      hits: tuple[str, list[Hit]]) -> None:
+    query, candidates = hits
+    pool = RerankerPool()
+    a = pool.reranker(CrossEncoderSpec(model=str(tiny_ce)))
+    assert pool.reranker(CrossEncoderSpec(model=str(tiny_ce), top_n=5, blend=0.3)) is a  # options are per call
+    b = pool.reranker(CrossEncoderSpec(model=str(tiny_ce), truncation="error"))
     assert b is not a and b.model is a.model  # type: ignore[attr-defined]
+    assert pool.sizes() == {"rerankers": 2, "pair_models": 1, "llms": 0}
+    # A call's options give what a reranker built with them as defaults gives.
+    own = CrossEncoderReranker(CrossEncoderSpec(model=str(tiny_ce), top_n=5, blend=0.3), a.model)  # type: ignore[attr-defined]
+    call = RerankCall(top_n=5, blend=0.3)
+    assert [(h.id, h.score) for h in a.rerank(query, candidates, call=call)] == \
+        [(h.id, h.score) for h in own.rerank(query, candidates)]
     with pytest.raises(ModelUnavailable, match="not a local path"):
-        build_reranker(CrossEncoderSpec(model="no-such-org/no-such-reranker"))
+        pool.reranker(CrossEncoderSpec(model="no-such-org/no-such-reranker"))
+    pool.close()
+    assert pool.sizes() == {"rerankers": 0, "pair_models": 0, "llms": 0}
 
 
 def test_arerank_matches_rerank(tiny_ce: Path, hits: tuple[str, list[Hit]]) -> None:

@@ -129,3 +129,12 @@ async def test_search_results_are_cached_per_request_shape(client: httpx.AsyncCl
     assert other_k["cached"] is False and other_k["hits"] == first["hits"][:3]
     metrics = (await client.get("/metrics")).text
     assert 'sieve_cache_requests_total{kind="result",result="hit"}' in metrics
+
+
+def test_cached_hits_keep_passage_offsets_and_old_rows_stay_readable() -> None:
+    import orjson
+
+    hits = [Hit("a", 1.0, "t", "text", {"dense": 1.0}, (3, 9)), Hit("b", 0.5)]
+    assert unpack_hits(pack_hits(hits, {"dense.rescored": 4})) == (hits, {"dense.rescored": 4})
+    old = orjson.dumps({"hits": [["a", 1.0, "t", "text", {}]], "counts": {}})  # written before passages existed
+    assert unpack_hits(old) == ([Hit("a", 1.0, "t", "text", {})], {})

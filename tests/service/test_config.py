@@ -126,3 +126,82 @@ def test_reranker_specs_from_the_environment(clean_env: pytest.MonkeyPatch) -> N
     clean_env.setenv("SIEVE_RERANK__SEARCH", '{"kind": "pointwise-llm"}')
     with pytest.raises(ValidationError, match="'cross-encoder', 'listwise', 'pairwise'"):
         Settings()
+
+
+COMPOSE = README.parent / "docker-compose.yml"
+
+
+def _compose_env(service: str, host_env: dict[str, str]) -> dict[str, str]:
+    """A compose service's environment with ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?error}`` interpolated the
+    way compose does (from ``host_env``); a missing required variable raises ``KeyError``."""
+    import yaml
+
+    def interpolate(text: str) -> str:
+        def one(match: re.Match[str]) -> str:
+            name, op, rest = match.group(1), match.group(2) or "", match.group(3) or ""
+            if name in host_env and (host_env[name] or op not in (":-", ":?")):
+                return host_env[name]
+            if op.endswith("?"):
+                raise KeyError(f"{name}: {rest}")
+            return rest
+
+        return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?([^}]*)\}", one, text).replace("$$", "$")
+
+    env = yaml.safe_load(COMPOSE.read_text())["services"][service]["environment"]
+    return {k: interpolate(str(v)) for k, v in env.items()}
+
+
+def _known(variable: str) -> bool:
+    """Whether ``SIEVE_A__B`` names a setting (``Settings`` ignores unknown variables, so a typo goes unnoticed)."""
+    if variable == "SIEVE_CONFIG_FILE":
+        return True
+    model: type[BaseModel] = Settings
+    parts = variable.removeprefix("SIEVE_").lower().split("__")
+    for i, part in enumerate(parts):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        kind = field.annotation
+        if i < len(parts) - 1:
+            if not (isinstance(kind, type) and issubclass(kind, BaseModel)):
+                return False
+            model = kind
+    return True
+
+
+@pytest.mark.parametrize("service", ["api", "api-gpu", "indexer"])
+def test_compose_sets_only_known_settings_and_wires_redis_and_a_key(clean_env: pytest.MonkeyPatch,
+                                                                     service: str) -> None:
+    """Every ``SIEVE_*`` variable docker-compose.yml sets is a real setting; the api gets Redis and an admin key."""
+    env = _compose_env(service, {"SIEVE_ADMIN_KEY": "k-compose"})
+    unknown = [v for v in env if v.startswith("SIEVE_") and not _known(v)]
+    assert not unknown, f"docker-compose.yml sets {unknown}, which no setting reads"
+    assert not _known("SIEVE_REDIS_URL")  # the old, silently ignored name
+    for name, value in env.items():
+        clean_env.setenv(name, value)
+    settings = Settings()
+    assert str(settings.index_root) == "/data/indexes"
+    if service.startswith("api"):
+        assert settings.cache.url == "redis://redis:6379/0"
+        assert settings.auth.api_keys["k-compose"].scope == "admin"
+        settings.model_copy(update={"host": "0.0.0.0"}).check_exposure()  # keys set: not refused
+        with pytest.raises(KeyError, match="SIEVE_ADMIN_KEY"):
+            _compose_env(service, {})  # no key, no stack
+
+
+def test_refuses_to_serve_the_network_with_auth_off(clean_env: pytest.MonkeyPatch) -> None:
+    """0.0.0.0 with no API keys: create_app refuses, naming the ways out; loopback, keys or the explicit opt-in pass."""
+    from service.config import InsecureSettings
+    from service.main import create_app
+
+    with pytest.raises(InsecureSettings, match="SIEVE_ALLOW_INSECURE"):
+        create_app(Settings(host="0.0.0.0"))
+    clean_env.setenv("SIEVE_HOST", "::")
+    with pytest.raises(InsecureSettings, match="SIEVE_AUTH__API_KEYS"):
+        create_app(Settings())
+    clean_env.setenv("SIEVE_ALLOW_INSECURE", "1")
+    assert Settings().allow_insecure
+    create_app(Settings())
+    create_app(Settings(host="0.0.0.0", allow_insecure=False, auth={"api_keys": {"k": "admin"}}))
+    for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
+        create_app(Settings(host=host, allow_insecure=False))

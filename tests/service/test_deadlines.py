@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from indexers.collection import open_collection
 from kernel.types import Hit
 from rankers.base import Reranker, RerankReport
+from rankers.specs import RerankCall
 from service.config import Settings
 from service.deadlines import Deadline
 from service.encoders import EncoderCache
@@ -44,7 +45,8 @@ class StandInReranker(Reranker):
     def __init__(self) -> None:
         self.release = threading.Event()
 
-    def rerank_with_report(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None) -> RerankReport:
+    def rerank_with_report(self, query: str, hits: Sequence[Hit], *, top_k: int | None = None,
+                           call: RerankCall | None = None) -> RerankReport:
         if query.startswith("hang:"):
             self.release.wait(60)
         if query.startswith("fail:"):

@@ -90,10 +90,42 @@ async def test_bad_input_is_a_clear_4xx(rerank_client: httpx.AsyncClient, path: 
     assert needle in resp.json()["error"]["message"]
 
 
-async def test_no_model_served_is_a_404_naming_the_setting(client: httpx.AsyncClient) -> None:
-    """The default settings serve ``models/sieve-ce-scifact``; a model not in the list is a 404 naming it."""
+async def test_no_model_served_is_a_404_naming_the_setting(client: httpx.AsyncClient, settings: Settings) -> None:
+    """The default settings serve one cross-encoder; a model not in the list is a 404 naming it."""
     resp = await client.post("/v2/rerank", json={"query": QUERY, "documents": DOCS, "model": "other"})
-    assert resp.status_code == 404 and "models/sieve-ce-scifact" in resp.json()["error"]["message"]
+    assert resp.status_code == 404 and settings.rerank.models[0] in resp.json()["error"]["message"]
+
+
+async def test_first_run_serves_a_reranker_and_prefixes_without_extra_steps(client: httpx.AsyncClient,
+                                                                            settings: Settings) -> None:
+    """Default settings, no training, no `sieve index matryoshka`: the three rerank routes, ``"rerank": true`` and
+    ``"dimensions": 64`` on an index built with the default spec all answer 200."""
+    assert settings.rerank.models in (("models/sieve-ce-scifact",), ("models/sieve-ce-untrained",))
+    for path, body in (("/v2/rerank", {"query": QUERY, "documents": DOCS}),
+                       ("/v1/rerank", {"query": QUERY, "documents": DOCS}),
+                       ("/rerank", {"query": QUERY, "texts": DOCS})):
+        resp = await client.post(path, json=body)
+        assert resp.status_code == 200, (path, resp.text)
+    results = (await client.post("/v2/rerank", json={"query": QUERY, "documents": DOCS})).json()["results"]
+    assert results[-1]["index"] == 1  # the off-topic document last, untrained or not
+    search = {"collection": "sf", "query": QUERY, "k": 3, "retriever": "sparse", "depth": 8, "timeout_ms": 60_000}
+    resp = await client.post("/v1/search", json={**search, "rerank": True})
+    assert resp.status_code == 200 and resp.json()["degraded"] == [], resp.text
+    assert all("cross_encoder" in h["stage_scores"] for h in resp.json()["hits"])
+    resp = await client.post("/v1/search", json={**search, "retriever": "dense", "dense_index": "dense-onnx",
+                                                 "dimensions": 64})
+    assert resp.status_code == 200 and len(resp.json()["hits"]) == 3, resp.text
+
+
+async def test_rerank_true_without_a_reranker_is_a_422(settings: Settings) -> None:
+    from service.config import RerankSettings
+    from tests.conftest import asgi_client
+
+    async with asgi_client(settings.model_copy(update={"rerank": RerankSettings(models=())})) as c:
+        body = {"collection": "sf", "query": QUERY, "k": 3, "retriever": "sparse"}
+        resp = await c.post("/v1/search", json={**body, "rerank": True})
+        assert resp.status_code == 422 and "serves no rerankers" in resp.json()["error"]["message"], resp.text
+        assert (await c.post("/v1/search", json=body)).status_code == 200  # left out: first stage, as before
 
 
 async def test_search_reranks_with_the_configured_second_stage(rerank_settings: Settings, tiny_ce: Path) -> None:

@@ -1,0 +1,100 @@
+"""No request can grow the server without bound: 2,000 searches over real HTTP, each with its own BM25/RM3 settings
+(and every fourth with its own rerank options), leave the server's resident memory within 50 MB, and every answer
+is the one a separately configured Pyserini searcher gives for that request's settings."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from indexers.lucene import Bm25Params
+from service.config import RerankSettings, Settings
+from service.main import create_app
+from tests.servers import serve_in_thread
+
+REQUESTS = 2000
+QUERIES = ["vitamin D deficiency cancer risk", "stem cell differentiation", "antibiotic resistance bacteria",
+           "insulin signalling in the liver", "tumour suppressor gene mutation", "blood pressure and salt"]
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096
+
+
+def mappings() -> int:
+    """Memory mappings of this process: every Lucene searcher opened maps its index files again (about 40 each)."""
+    with open("/proc/self/maps") as fh:
+        return sum(1 for _ in fh)
+
+
+@pytest.fixture(scope="module")
+def server(settings: Settings) -> Iterator[str]:
+    rerank = RerankSettings(models=("sentence-transformers/all-MiniLM-L6-v2",), max_length=64)
+    with serve_in_thread(create_app(settings.model_copy(update={"rerank": rerank}))) as url:
+        yield url
+
+
+def _params(i: int, rnd: random.Random) -> Bm25Params:
+    return Bm25Params(k1=round(0.3 + i * 0.001, 4), b=round(rnd.uniform(0, 1), 4), rm3=i % 3 == 0,
+                      rm3_fb_terms=rnd.randint(2, 20), rm3_fb_docs=rnd.randint(2, 10),
+                      rm3_original_weight=round(rnd.uniform(0.1, 0.9), 3))
+
+
+def _request(i: int, params: Bm25Params, rnd: random.Random) -> dict[str, object]:
+    body: dict[str, object] = {"collection": "sf", "query": QUERIES[i % len(QUERIES)], "k": 3, "retriever": "sparse",
+                               "bm25": params.model_dump(), "include_text": False, "rerank": False,
+                               "timeout_ms": 60_000}  # a loaded CI machine must not degrade answers
+    if i % 4 == 1:  # distinct rerank options: how many to rescore, how much of the first stage to keep
+        body["rerank"] = {"depth": 3, "top_n": 1 + i % 3, "blend": round(rnd.uniform(0, 1), 4)}
+    return body
+
+
+async def _send_all(url: str, bodies: list[dict[str, object]], workers: int = 4) -> list[httpx.Response]:
+    out: list[httpx.Response | None] = [None] * len(bodies)
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+        async def work(start: int) -> None:
+            for i in range(start, len(bodies), workers):
+                out[i] = await client.post("/v1/search", json=bodies[i])
+
+        await asyncio.gather(*(work(w) for w in range(workers)))
+    return out  # type: ignore[return-value]
+
+
+def test_distinct_settings_keep_memory_flat_and_answers_right(server: str, index_root: Path) -> None:
+    from pyserini.search.lucene import LuceneSearcher
+
+    reference = LuceneSearcher(str(index_root / "sf" / "indexes" / "bm25"))  # one searcher, set per request
+    rnd = random.Random(7)
+    warm = [_request(i, _params(REQUESTS + i, rnd), rnd) for i in range(300)]
+    bodies = [_request(i, _params(i, rnd), rnd) for i in range(REQUESTS)]
+    assert len({str(b["bm25"]) for b in bodies}) == REQUESTS
+    asyncio.run(_send_all(server, warm))  # warm-up: models loaded, pools filled, allocator settled
+    before, maps_before = rss_bytes(), mappings()
+    responses = asyncio.run(_send_all(server, bodies))
+    grown = rss_bytes() - before
+    # RSS also moves with the JVM's own heap sizing (tens of MB either way); the mappings are the exact signal of
+    # searchers (readers) opened per request.
+    assert grown < 50 * 2**20, f"RSS grew by {grown / 2**20:.1f} MB over {REQUESTS} requests"
+    assert mappings() - maps_before < 200, f"{mappings() - maps_before} new memory mappings"
+    for body, resp in zip(bodies, responses, strict=True):
+        assert resp.status_code == 200, resp.text
+        params = Bm25Params(**body["bm25"])  # type: ignore[arg-type]
+        reference.set_bm25(params.k1, params.b)
+        if params.rm3:
+            reference.set_rm3(params.rm3_fb_terms, params.rm3_fb_docs, params.rm3_original_weight)
+        else:
+            reference.unset_rm3()
+        expected = [(h.docid, h.score) for h in reference.search(str(body["query"]), k=3)]
+        hits = resp.json()["hits"]
+        if body["rerank"] is False:
+            assert [h["id"] for h in hits] == [d for d, _ in expected], body
+            assert [h["score"] for h in hits] == pytest.approx([s for _, s in expected], rel=1e-5)
+        else:  # reranked: the same three candidates, in the reranker's order
+            assert {h["id"] for h in hits} == {d for d, _ in expected}, body
+            assert {h["id"]: h["stage_scores"]["sparse"] for h in hits} == pytest.approx(dict(expected), rel=1e-5)
