@@ -54,7 +54,7 @@ def run_demo(
     limit: int | None = None,
     learned_sparse: bool = False,
 ) -> None:
-    """Build (``learned_sparse``: with a SPLADE index named ``splade``), serve, and show each retriever's top 3."""
+    """Build (``learned_sparse``: with a SPLADE-tiny Lucene impact index ``splade``), serve, show each first stage."""
     source = settings.data_dir / collection
     extra = (ImpactIndexSpec(name="splade"),) if learned_sparse else ()
     plan = BuildPlan(name=collection, source=source, sparse=DEFAULT_SPARSE, learned_sparse=extra, limit=limit)
@@ -68,12 +68,13 @@ def run_demo(
         if not thread.is_alive() or time.monotonic() > deadline:
             raise SystemExit("the server did not start; see the log above")
         time.sleep(0.2)
-    routes: list[dict[str, object]] = [{"retriever": r} for r in ("sparse", "dense", "hybrid")]
+    for retriever in ("sparse", "dense", "hybrid"):
+        body = _post(f"{base}/v1/search", {"collection": collection, "query": query, "k": 3, "retriever": retriever})
+        _show(echo, f"{retriever}: {query!r}", body)
     if learned_sparse:
-        routes += [{"retriever": "splade"}, {"retrievers": ["sparse", "splade", "dense"]}]
-    for route in routes:
-        body = _post(f"{base}/v1/search", {"collection": collection, "query": query, "k": 3, **route})
-        _show(echo, f"{'+'.join(body['retrievers'])}: {query!r}", body)
+        for route in ({"retriever": "splade"}, {"retrievers": ["sparse", "splade", "dense"]}):
+            body = _post(f"{base}/v1/search", {"collection": collection, "query": query, "k": 3, **route})
+            _show(echo, f"{'+'.join(body['retrievers'])}: {query!r}", body)
     _second_stages(base, collection, query, echo)
     if exit_after:
         server.should_exit = True
