@@ -66,9 +66,9 @@ def _cli(op: str, root: Path, corpus_folder: Path, fault: str | None = None) -> 
     args = {
         "upsert": ["index", "upsert", "--collection", "c", "--source", str(corpus_folder / "upsert.jsonl")],
         "build": ["index", "build", "--collection", "c", "--source", str(corpus_folder / "v2.jsonl"),
-                  "--dense", "dense:onnx:Flat"],
+                  "--dense", "dense:onnx:Flat", "--sparse", "bm25:lucene"],
         "respec": ["index", "build", "--collection", "c", "--source", str(corpus_folder / "v1.jsonl"),
-                   "--dense", "dense:onnx:HNSW16"],
+                   "--dense", "dense:onnx:HNSW16", "--sparse", "bm25:lucene"],
         "delete": ["index", "delete", "--collection", "c", "--ids", "new-1"],
     }[op]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
