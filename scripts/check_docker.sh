@@ -56,37 +56,10 @@ def need(cond: object, what: str) -> None:
 
 sys.path.insert(0, os.getcwd())
 try:
-    import typing
-
-    from pydantic import BaseModel
-
-    from service.config import CONFIG_FILE_ENV, Settings
+    from service.config import is_setting_variable as known_variable
 except ImportError as exc:
     print(f"  cannot import service.config to check SIEVE_ variables ({exc}); set PYTHON to the project's venv")
     sys.exit(1)
-OTHER_VARIABLES = {CONFIG_FILE_ENV, "SIEVE_KEEP_JAVA_HOME"}  # read outside Settings (indexers/lucene/jvm.py)
-
-
-def known_variable(var: str) -> bool:
-    """``SIEVE_FIELD`` or ``SIEVE_GROUP__FIELD`` (any depth) naming a real Settings field; below a map, any key."""
-    if var in OTHER_VARIABLES:
-        return True
-    model: type[BaseModel] = Settings
-    parts = var.removeprefix("SIEVE_").lower().split("__")
-    for i, part in enumerate(parts):
-        field = model.model_fields.get(part)
-        if field is None:
-            return False
-        if i == len(parts) - 1:
-            return True
-        kinds = [field.annotation, *typing.get_args(field.annotation)]
-        if any(typing.get_origin(k) is dict or k is dict for k in kinds):
-            return True
-        nested = [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)]
-        if not nested:
-            return False
-        model = nested[0]
-    return False
 
 if not isinstance(doc, dict):
     print(f"  {path}: top level is not a mapping")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import typing
 from pathlib import Path
 from typing import Literal
 
@@ -217,3 +218,33 @@ class Settings(BaseSettings):
                 raise FileNotFoundError(f"{CONFIG_FILE_ENV}={path}: no such file")
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
         return (*sources, file_secret_settings)
+
+
+# Read outside Settings: the YAML file's name (above) and indexers/lucene/jvm.py's JAVA_HOME switch.
+OTHER_VARIABLES = frozenset({CONFIG_FILE_ENV, "SIEVE_KEEP_JAVA_HOME"})
+
+
+def is_setting_variable(name: str) -> bool:
+    """Whether ``SIEVE_FIELD`` or ``SIEVE_GROUP__FIELD`` (any depth; below a map, any key) names a real setting.
+
+    ``Settings`` ignores unknown variables, so a deployment file's typo would go unnoticed: scripts/check_docker.sh
+    and the compose test check every variable with this.
+    """
+    if name in OTHER_VARIABLES:
+        return True
+    model: type[BaseModel] = Settings
+    parts = name.removeprefix("SIEVE_").lower().split("__")
+    for i, part in enumerate(parts):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        if i == len(parts) - 1:
+            return True
+        kinds = [field.annotation, *typing.get_args(field.annotation)]
+        if any(typing.get_origin(k) is dict or k is dict for k in kinds):
+            return True
+        nested = [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)]
+        if not nested:
+            return False
+        model = nested[0]
+    return False

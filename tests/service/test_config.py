@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from service.config import Settings
+from service.config import Settings, is_setting_variable
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 YAML = """
@@ -151,32 +151,14 @@ def _compose_env(service: str, host_env: dict[str, str]) -> dict[str, str]:
     return {k: interpolate(str(v)) for k, v in env.items()}
 
 
-def _known(variable: str) -> bool:
-    """Whether ``SIEVE_A__B`` names a setting (``Settings`` ignores unknown variables, so a typo goes unnoticed)."""
-    if variable == "SIEVE_CONFIG_FILE":
-        return True
-    model: type[BaseModel] = Settings
-    parts = variable.removeprefix("SIEVE_").lower().split("__")
-    for i, part in enumerate(parts):
-        field = model.model_fields.get(part)
-        if field is None:
-            return False
-        kind = field.annotation
-        if i < len(parts) - 1:
-            if not (isinstance(kind, type) and issubclass(kind, BaseModel)):
-                return False
-            model = kind
-    return True
-
-
 @pytest.mark.parametrize("service", ["api", "api-gpu", "indexer"])
 def test_compose_sets_only_known_settings_and_wires_redis_and_a_key(clean_env: pytest.MonkeyPatch,
                                                                      service: str) -> None:
     """Every ``SIEVE_*`` variable docker-compose.yml sets is a real setting; the api gets Redis and an admin key."""
     env = _compose_env(service, {"SIEVE_ADMIN_KEY": "k-compose"})
-    unknown = [v for v in env if v.startswith("SIEVE_") and not _known(v)]
+    unknown = [v for v in env if v.startswith("SIEVE_") and not is_setting_variable(v)]
     assert not unknown, f"docker-compose.yml sets {unknown}, which no setting reads"
-    assert not _known("SIEVE_REDIS_URL")  # the old, silently ignored name
+    assert not is_setting_variable("SIEVE_REDIS_URL")  # the old, silently ignored name
     for name, value in env.items():
         clean_env.setenv(name, value)
     settings = Settings()
