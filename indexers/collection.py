@@ -208,6 +208,13 @@ class Collection:
         """Changes whenever any index is rebuilt (keys caches)."""
         return "+".join(sorted(f"{n}:{i.manifest.version}" for n, i in self.indexes.items()))
 
+    def close(self) -> None:
+        """Release what the indexes hold open beyond memory (Lucene readers); the collection is unusable afterwards."""
+        for index in self.indexes.values():
+            close = getattr(index, "close", None)
+            if callable(close):
+                close()
+
 
 # Reader per manifest kind; a sparse index's own reader then follows its manifest's backend (indexers/sparse.py).
 _READERS: dict[str, Callable[[Path, bool], object]] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,8 +42,9 @@ class Registry:
                  batching: BatchingSettings | None = None, vector_cache: Cache | None = None,
                  result_cache: Cache | None = None, reranker: Reranker | None = None,
                  metrics: Metrics | None = None, model_dtype: str = "float32",
-                 rerank: RerankSettings | None = None) -> None:
+                 rerank: RerankSettings | None = None, retire_after_s: float = 120.0) -> None:
         self.index_root = index_root
+        self.retire_after_s = retire_after_s  # a replaced collection is closed this long after (> any deadline)
         self.use_gpu = use_gpu
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sieve-work")
         self.encoders = EncoderCache()
@@ -105,9 +107,19 @@ class Registry:
 
     def reload(self, name: str) -> None:
         """Open the collection's current folder and swap its pipeline in (one dict assignment): requests already
-        running finish on the old version, new ones see the new one."""
+        running finish on the old version, new ones see the new one; the old version's Lucene readers are closed
+        once those requests have had ``retire_after_s`` to finish."""
+        old = self.pipelines.get(name)
         self.add(open_collection(self.index_root / name, use_gpu=self.use_gpu))
+        self._retire(old)
 
     def drop(self, name: str) -> None:
-        self.pipelines.pop(name, None)
+        self._retire(self.pipelines.pop(name, None))
         self.errors.pop(name, None)
+
+    def _retire(self, pipeline: Pipeline | None) -> None:
+        """Close a replaced or dropped collection later, off the request path (a reload otherwise leaks its readers)."""
+        if pipeline is not None:
+            timer = threading.Timer(self.retire_after_s, pipeline.collection.close)
+            timer.daemon = True
+            timer.start()

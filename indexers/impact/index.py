@@ -55,6 +55,10 @@ class ImpactIndex:
                 query.put(self.vocab[term], self._int(impact))
         return query
 
+    def close(self) -> None:
+        """Close the Lucene reader; the index is unusable afterwards."""
+        self._searcher.close()
+
     def search(
         self, queries: SparseVectors, k: int, options: ImpactSearchOptions | None = None
     ) -> list[list[tuple[str, float]]]:
