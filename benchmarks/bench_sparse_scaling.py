@@ -29,11 +29,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np  # noqa: E402
 
 from indexers.corpus import BeirDataset  # noqa: E402
-from indexers.impact import ImpactIndex, ImpactIndexSpec, build_impact_index  # noqa: E402
+from indexers.impact import ImpactIndex, ImpactIndexSpec  # noqa: E402
 from indexers.learned_sparse.exact import exact_search  # noqa: E402
 from indexers.learned_sparse.store import ForwardStore  # noqa: E402
+from indexers.learned_sparse_backends import build_learned_sparse_index  # noqa: E402
 from indexers.manifest import IndexManifest  # noqa: E402
-from indexers.seismic import SeismicIndexSpec, SeismicSearchOptions, SeismicSparseIndex, build_seismic_index  # noqa: E402
+from indexers.seismic import SeismicIndexSpec, SeismicSearchOptions, SeismicSparseIndex  # noqa: E402
 from indexers.sparse_encoders import SparseEncoderSpec, SparseVectors, build_sparse_encoder  # noqa: E402
 
 CHUNK = 100_000
@@ -90,7 +91,7 @@ def run_size(n: int, real: SparseVectors, vocab: list[str], queries: SparseVecto
     seismic_spec = SeismicIndexSpec(n_postings=args.n_postings, centroid_fraction=args.centroid_fraction,
                                     summary_energy=args.summary_energy)
     started = time.perf_counter()
-    build_seismic_index(None, 0, None, work / "seismic", seismic_spec, store=store)
+    build_learned_sparse_index(None, 0, None, work / "seismic", seismic_spec, store=store)
     seismic_build = time.perf_counter() - started
     index = SeismicSparseIndex(work / "seismic")
     for cut, heap in args.seismic_points:
@@ -102,7 +103,7 @@ def run_size(n: int, real: SparseVectors, vocab: list[str], queries: SparseVecto
     shutil.rmtree(work / "seismic")
     if not args.skip_lucene:
         started = time.perf_counter()
-        build_impact_index(None, 0, None, work / "impact", ImpactIndexSpec(), store=store)
+        build_learned_sparse_index(None, 0, None, work / "impact", ImpactIndexSpec(), store=store)
         result["lucene_build_s"] = round(time.perf_counter() - started, 1)
         subset = queries.take(np.arange(min(args.lucene_queries, len(queries))))
         rows, seconds = timed(ImpactIndex(work / "impact"), subset, None)

@@ -17,7 +17,7 @@ from indexers.impact.build import ImpactIndexSpec
 from indexers.impact.index import ImpactSearchOptions
 from indexers.learned_sparse.exact import ExactIndexSpec, ExactSearchOptions
 from indexers.learned_sparse.spec import KIND
-from indexers.learned_sparse.store import ForwardStore
+from indexers.learned_sparse.store import ForwardStore, Writer, build_learned_sparse
 from indexers.manifest import IndexManifest
 from indexers.seismic.spec import SeismicIndexSpec, SeismicSearchOptions
 from indexers.sparse_encoders import SparseEncoder, SparseEncoderSpec, SparseVectors
@@ -45,14 +45,14 @@ class Backend:
 
     spec: type[BaseModel]
     options: type[BaseModel]
-    build: Callable[..., IndexManifest]
+    writer: Callable[[], Writer]  # the backend's own structures beside the forward store (imported on first use)
     open: Callable[[Path], LearnedSparseIndex]
 
 
-def _build_impact(*args: Any, **kwargs: Any) -> IndexManifest:
-    from indexers.impact.build import build_impact_index
+def _impact_writer() -> Writer:
+    from indexers.impact.build import write_impact
 
-    return build_impact_index(*args, **kwargs)
+    return write_impact
 
 
 def _open_impact(folder: Path) -> LearnedSparseIndex:
@@ -61,10 +61,10 @@ def _open_impact(folder: Path) -> LearnedSparseIndex:
     return ImpactIndex(folder)
 
 
-def _build_seismic(*args: Any, **kwargs: Any) -> IndexManifest:
-    from indexers.seismic.build import build_seismic_index
+def _seismic_writer() -> Writer:
+    from indexers.seismic.build import write_seismic
 
-    return build_seismic_index(*args, **kwargs)
+    return write_seismic
 
 
 def _open_seismic(folder: Path) -> LearnedSparseIndex:
@@ -73,10 +73,10 @@ def _open_seismic(folder: Path) -> LearnedSparseIndex:
     return SeismicSparseIndex(folder)
 
 
-def _build_exact(*args: Any, **kwargs: Any) -> IndexManifest:
-    from indexers.learned_sparse.exact import build_exact_index
+def _exact_writer() -> Writer:
+    from indexers.learned_sparse.exact import write_exact
 
-    return build_exact_index(*args, **kwargs)
+    return write_exact
 
 
 def _open_exact(folder: Path) -> LearnedSparseIndex:
@@ -86,9 +86,9 @@ def _open_exact(folder: Path) -> LearnedSparseIndex:
 
 
 BACKENDS: dict[str, Backend] = {
-    "lucene_impact": Backend(ImpactIndexSpec, ImpactSearchOptions, _build_impact, _open_impact),
-    "seismic": Backend(SeismicIndexSpec, SeismicSearchOptions, _build_seismic, _open_seismic),
-    "exact": Backend(ExactIndexSpec, ExactSearchOptions, _build_exact, _open_exact),
+    "lucene_impact": Backend(ImpactIndexSpec, ImpactSearchOptions, _impact_writer, _open_impact),
+    "seismic": Backend(SeismicIndexSpec, SeismicSearchOptions, _seismic_writer, _open_seismic),
+    "exact": Backend(ExactIndexSpec, ExactSearchOptions, _exact_writer, _open_exact),
 }
 
 
@@ -110,10 +110,11 @@ def build_learned_sparse_index(
     store: ForwardStore | None = None,
     docstore_version: str | None = None,
 ) -> IndexManifest:
-    """Build the index ``spec`` describes (its ``backend`` field picks the builder)."""
+    """Build the index ``spec`` describes: encode ``docs`` (or reuse another index's vectors, or take ``store``),
+    then the writer of the backend its ``backend`` field names; see ``build_learned_sparse``."""
     backend = backend_of(str(getattr(spec, "backend", "")))
-    return backend.build(docs, count, encoder, out_dir, spec, reuse_vectors=reuse_vectors, store=store,
-                         docstore_version=docstore_version)
+    return build_learned_sparse(docs, count, encoder, out_dir, spec, backend.writer(), reuse_vectors=reuse_vectors,
+                                store=store, docstore_version=docstore_version)
 
 
 def open_learned_sparse_index(folder: Path) -> LearnedSparseIndex:

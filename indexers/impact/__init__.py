@@ -1,6 +1,6 @@
 """Lucene impact indexes of learned sparse vectors (Anserini through Pyserini): the reproducible reference."""
 
-from indexers.impact.build import ImpactIndexSpec, build_impact_index
+from indexers.impact.build import ImpactIndexSpec
 from indexers.impact.index import ImpactIndex, ImpactSearchOptions
 
-__all__ = ["ImpactIndex", "ImpactIndexSpec", "ImpactSearchOptions", "build_impact_index"]
+__all__ = ["ImpactIndex", "ImpactIndexSpec", "ImpactSearchOptions"]

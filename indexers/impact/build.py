@@ -8,7 +8,6 @@ Pyserini's SPLADE indexes are made; the collection files are deleted once Lucene
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -17,11 +16,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from indexers.learned_sparse.spec import SparseBuildSpec
-from indexers.learned_sparse.store import ForwardStore, build_learned_sparse, folder_bytes
+from indexers.learned_sparse.store import ForwardStore, folder_bytes
 from indexers.lucene.jvm import ensure_jvm
-from indexers.manifest import IndexManifest
-from indexers.sparse_encoders import SparseEncoder
-from kernel.types import Doc
 
 LUCENE_DIR = "lucene"
 FILE_DOCS = 100_000  # documents per collection file (Anserini reads files in parallel, one per thread)
@@ -56,7 +52,7 @@ def write_vector_collection(store: ForwardStore, scale: float, folder: Path) -> 
     return postings
 
 
-def _write(tmp: Path, store: ForwardStore, spec: ImpactIndexSpec) -> dict[str, object]:
+def write_impact(tmp: Path, store: ForwardStore, spec: ImpactIndexSpec) -> dict[str, object]:
     ensure_jvm()
     from jnius import autoclass
 
@@ -77,19 +73,3 @@ def _write(tmp: Path, store: ForwardStore, spec: ImpactIndexSpec) -> dict[str, o
         "avg_doc_nnz_quantised": round(postings / max(len(store.docids), 1), 2),
         "nonzero_impacts": int(np.count_nonzero(quantised)),
     }
-
-
-def build_impact_index(
-    docs: Iterable[Doc] | None,
-    count: int,
-    encoder: SparseEncoder | None,
-    out_dir: Path,
-    spec: ImpactIndexSpec,
-    *,
-    reuse_vectors: Path | None = None,
-    store: ForwardStore | None = None,
-    docstore_version: str | None = None,
-) -> IndexManifest:
-    """Encode ``docs`` (or reuse/take vectors) into a Lucene impact index folder; see ``build_learned_sparse``."""
-    return build_learned_sparse(docs, count, encoder, out_dir, spec, _write, reuse_vectors=reuse_vectors, store=store,
-                                docstore_version=docstore_version)

@@ -3,7 +3,6 @@ for small collections. A scipy CSR matrix times a block of dense query columns."
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,11 +10,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from indexers.learned_sparse.spec import KIND, SparseBuildSpec
-from indexers.learned_sparse.store import ForwardStore, build_learned_sparse, check_queries, top_k
+from indexers.learned_sparse.store import ForwardStore, check_queries, top_k
 from indexers.manifest import IndexManifest
-from indexers.sparse_encoders import SparseEncoder, SparseVectors
+from indexers.sparse_encoders import SparseVectors
 from kernel.errors import IndexUnavailable
-from kernel.types import Doc
 
 QUERY_BLOCK = 32  # query columns scored per sparse x dense product: [docs, 32] float32 stays small
 
@@ -38,24 +36,8 @@ class ExactSearchOptions(BaseModel):
     quantised: bool = False
 
 
-def _write(tmp: Path, store: ForwardStore, spec: ExactIndexSpec) -> dict[str, object]:
+def write_exact(tmp: Path, store: ForwardStore, spec: ExactIndexSpec) -> dict[str, object]:
     return {}
-
-
-def build_exact_index(
-    docs: Iterable[Doc] | None,
-    count: int,
-    encoder: SparseEncoder | None,
-    out_dir: Path,
-    spec: ExactIndexSpec,
-    *,
-    reuse_vectors: Path | None = None,
-    store: ForwardStore | None = None,
-    docstore_version: str | None = None,
-) -> IndexManifest:
-    """Encode ``docs`` (or reuse/take vectors) into an exact index folder; see ``build_learned_sparse``."""
-    return build_learned_sparse(docs, count, encoder, out_dir, spec, _write, reuse_vectors=reuse_vectors, store=store,
-                                docstore_version=docstore_version)
 
 
 class ExactSparseIndex:

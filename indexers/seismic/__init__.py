@@ -1,7 +1,6 @@
 """Seismic indexes of learned sparse vectors (``pyseismic-lsr``, the ``seismic`` extra), imported lazily."""
 
-from indexers.seismic.build import build_seismic_index
 from indexers.seismic.index import SeismicSparseIndex
 from indexers.seismic.spec import SeismicIndexSpec, SeismicSearchOptions
 
-__all__ = ["SeismicIndexSpec", "SeismicSearchOptions", "SeismicSparseIndex", "build_seismic_index"]
+__all__ = ["SeismicIndexSpec", "SeismicSearchOptions", "SeismicSparseIndex"]

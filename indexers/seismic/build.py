@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from indexers.learned_sparse.store import ForwardStore, build_learned_sparse
-from indexers.manifest import IndexManifest
+from indexers.learned_sparse.store import ForwardStore
 from indexers.seismic.spec import SeismicIndexSpec, import_seismic
-from indexers.sparse_encoders import SparseEncoder
-from kernel.types import Doc
 
 SEISMIC_PREFIX = "seismic"  # pyseismic appends ".index.seismic"
 SEISMIC_FILE = SEISMIC_PREFIX + ".index.seismic"
 
 
-def _write(tmp: Path, store: ForwardStore, spec: SeismicIndexSpec) -> dict[str, Any]:
+def write_seismic(tmp: Path, store: ForwardStore, spec: SeismicIndexSpec) -> dict[str, Any]:
     seismic: Any = import_seismic()
     vectors = store.vectors
     dataset = seismic.SeismicDataset(dim=vectors.dim)
@@ -42,20 +38,3 @@ def _version() -> str:
     from importlib.metadata import version
 
     return version("pyseismic-lsr")
-
-
-def build_seismic_index(
-    docs: Iterable[Doc] | None,
-    count: int,
-    encoder: SparseEncoder | None,
-    out_dir: Path,
-    spec: SeismicIndexSpec,
-    *,
-    reuse_vectors: Path | None = None,
-    store: ForwardStore | None = None,
-    docstore_version: str | None = None,
-) -> IndexManifest:
-    """Encode ``docs`` (or reuse/take vectors) into a Seismic index folder; see ``build_learned_sparse``."""
-    import_seismic()  # fail before encoding, not after
-    return build_learned_sparse(docs, count, encoder, out_dir, spec, _write, reuse_vectors=reuse_vectors, store=store,
-                                docstore_version=docstore_version)
