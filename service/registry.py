@@ -55,7 +55,6 @@ class Registry:
                                               metrics=self.metrics)
         self.rerankers = ServedRerankers(rerank or RerankSettings(), self.executor, batching=batching,
                                          metrics=self.metrics)
-        self.rerankers.warm()
         self.rerank_call: RerankCall | None = None  # None: the reranker's own defaults
         if reranker is None and rerank is not None and rerank.search is not None:  # SIEVE_RERANK__SEARCH
             reranker, self.rerank_call = self.rerankers.get(rerank.search), rerank.search.call()

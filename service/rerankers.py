@@ -9,7 +9,6 @@ and each key of ``settings.rerank.rankers`` (any ``RerankerSpec``: listwise or p
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeVar
@@ -28,8 +27,6 @@ T = TypeVar("T")
 X = TypeVar("X")
 R = TypeVar("R")
 
-
-log = logging.getLogger(__name__)
 
 
 class ServedScoring:
@@ -124,15 +121,6 @@ class ServedRerankers:
     def get(self, spec: AnySpec) -> Reranker:
         """The live reranker for ``spec`` (its call options are per call: ``spec.call()``)."""
         return self.pool.reranker(spec)
-
-    def warm(self) -> None:
-        """Load every served reranker now, at start-up, not in the first request's time budget (as the query
-        encoders are). One that cannot load is logged and left to answer its requests with the error."""
-        for name in self.names:
-            try:
-                self.get(self.spec(name))
-            except Exception as exc:  # a missing model must not stop the server: its requests get the error
-                log.warning("reranker %r not loaded at start-up: %s", name, exc)
 
     async def close(self) -> None:
         await self._scoring.close()
