@@ -14,7 +14,6 @@ from typing import Protocol
 
 import orjson
 
-from kernel.types import Hit
 from service.config import CacheSettings
 from service.metrics import Metrics
 
@@ -40,25 +39,6 @@ def cache_key(kind: str, *parts: object) -> str:
     canonical JSON, so equal inputs give equal keys across processes and restarts."""
     blob = orjson.dumps([kind, *parts], option=orjson.OPT_SORT_KEYS)
     return f"{kind}:{hashlib.sha256(blob).hexdigest()}"
-
-
-def pack_hits(hits: list[Hit], counts: dict[str, int], extra: dict[str, object] | None = None) -> bytes:
-    """A result as bytes; ``extra`` carries what else the answer shows (warnings, explain), read by ``unpack_extra``."""
-    rows = [[h.id, h.score, h.title, h.text, h.stage_scores, h.passage] for h in hits]
-    return orjson.dumps({"hits": rows, "counts": counts, **({"extra": extra} if extra else {})})
-
-
-def unpack_hits(blob: bytes) -> tuple[list[Hit], dict[str, int]]:
-    data = orjson.loads(blob)
-    # Rows cached before hits carried passages have five fields; they stay readable until they expire.
-    return [Hit(row[0], row[1], row[2], row[3], row[4], passage=tuple(row[5]) if len(row) > 5 and row[5] else None)
-            for row in data["hits"]], data["counts"]
-
-
-def unpack_extra(blob: bytes) -> dict[str, object]:
-    """The ``extra`` a result was packed with (empty if none)."""
-    extra: dict[str, object] = orjson.loads(blob).get("extra", {})
-    return extra
 
 
 class LruCache:

@@ -13,12 +13,13 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 
 from indexers.collection import Collection
+from kernel.codec import pack_hits, unpack_extra, unpack_hits
 from kernel.errors import InvalidInput, NotFound
 from kernel.types import Hit
 from rankers.base import Reranker
 from rankers.fusion import fuse
 from rankers.specs import RerankCall
-from service.cache import Cache, cache_key, pack_hits, unpack_extra, unpack_hits
+from service.cache import Cache, cache_key
 from service.deadlines import NO_DEADLINE, Deadline
 from service.encoders import AsyncEncoders, EncoderCache
 from service.errors import DeadlineExceeded

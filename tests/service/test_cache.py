@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from kernel.codec import pack_hits, unpack_hits
 from kernel.types import Hit
-from service.cache import LruCache, RedisCache, cache_key, pack_hits, unpack_hits
+from service.cache import LruCache, RedisCache, cache_key
 from service.metrics import Metrics
 from service.specs import PipelineSpec
 
