@@ -51,7 +51,10 @@ def _configure(searcher: Any, params: Bm25Params) -> None:
     # Cheap in Anserini: a new BM25Similarity and IndexSearcher over the same open reader, a new reranker cascade.
     searcher.set_bm25(params.k1, params.b)
     if params.rm3:
-        searcher.set_rm3(params.rm3_fb_terms, params.rm3_fb_docs, params.rm3_original_weight)
+        # Straight to Anserini: Pyserini's set_rm3 first probes document 0's term vectors through jnius, and that probe
+        # came back empty now and then under concurrent requests (a 500 in 1 of 2,000); Sieve's Lucene builds always
+        # store document vectors (-storeDocvectors, indexers/lucene/build.py).
+        searcher.object.set_rm3(None, params.rm3_fb_terms, params.rm3_fb_docs, params.rm3_original_weight, False, True)
     else:
         searcher.unset_rm3()
 
