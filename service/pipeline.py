@@ -8,9 +8,10 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from indexers.collection import Collection
 from kernel.codec import pack_hits, unpack_extra, unpack_hits
@@ -86,28 +87,21 @@ class Pipeline:
         self._metrics = metrics or Metrics()
         self._retrievers: dict[tuple[str, str], Retriever] = {}
 
-    def _sparse(self, name: str | None) -> Retriever:
-        name = _pick(self.collection.sparse, name, "sparse", self.collection.name)
-        key = ("sparse", name)
-        if key not in self._retrievers:
-            self._retrievers[key] = SparseRetriever(self.collection.sparse[name], self._executor)
-        return self._retrievers[key]
-
-    def _dense(self, name: str | None) -> Retriever:
-        name = _pick(self.collection.dense, name, "dense", self.collection.name)
-        key = ("dense", name)
-        if key not in self._retrievers:
-            index = self.collection.dense[name]
-            self._retrievers[key] = DenseRetriever(index, self._encoders.for_index(index), self._executor)
-        return self._retrievers[key]
-
-    def _splade(self, name: str | None) -> Retriever:
-        name = _pick(self.collection.learned_sparse, name, "learned sparse", self.collection.name)
-        key = ("splade", name)
-        if key not in self._retrievers:
-            index = self.collection.learned_sparse[name]
-            self._retrievers[key] = SpladeRetriever(index, self._sparse_encoders.for_index(index), self._executor)
-        return self._retrievers[key]
+    def _retriever(self, kind: str, name: str | None) -> Retriever:
+        """The retriever over the ``kind`` index ``name`` (None: the collection's first), built once and kept."""
+        routes: dict[str, tuple[Mapping[str, Any], str, Callable[[Any], Retriever]]] = {
+            "sparse": (self.collection.sparse, "sparse",
+                       lambda i: SparseRetriever(i, self._executor)),
+            "dense": (self.collection.dense, "dense",
+                      lambda i: DenseRetriever(i, self._encoders.for_index(i), self._executor)),
+            "splade": (self.collection.learned_sparse, "learned sparse",
+                       lambda i: SpladeRetriever(i, self._sparse_encoders.for_index(i), self._executor)),
+        }
+        indexes, label, build = routes[kind]
+        name = _pick(indexes, name, label, self.collection.name)
+        if (kind, name) not in self._retrievers:
+            self._retrievers[(kind, name)] = build(indexes[name])
+        return self._retrievers[(kind, name)]
 
     def retrievers(self, spec: PipelineSpec) -> list[Retriever]:
         """The retrievers a spec routes through (``spec.route()``), in the order fusion weights follow."""
@@ -116,9 +110,8 @@ class Pipeline:
         if len(route) > 1 and weights is not None and len(weights) != len(route):
             raise InvalidInput(f"{len(weights)} fusion weights for {len(route)} retrievers {list(route)}; give one "
                                "per retriever, in that order")
-        pick = {"sparse": lambda: self._sparse(spec.sparse_index), "dense": lambda: self._dense(spec.dense_index),
-                "splade": lambda: self._splade(spec.splade_index)}
-        return [pick[kind]() for kind in route]
+        names = {"sparse": spec.sparse_index, "dense": spec.dense_index, "splade": spec.splade_index}
+        return [self._retriever(kind, names[kind]) for kind in route]
 
     async def retrieve(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
                        deadline: Deadline = NO_DEADLINE) -> list[Hit]:
