@@ -40,8 +40,13 @@ from indexers.sparse_encoders import SparseEncoderSpec, SparseVectors, build_spa
 CHUNK = 100_000
 
 
-def synthesise(real: SparseVectors, n: int, seed: int = 0) -> SparseVectors:
-    """``n`` documents with the term, length and weight statistics of ``real`` (vectorised, chunk by chunk)."""
+def synthesise(real: SparseVectors, n: int, seed: int = 0, generator: str = "mix") -> SparseVectors:
+    """``n`` documents with the term, length and weight statistics of ``real`` (vectorised, chunk by chunk).
+
+    ``mix`` (default): each document is a perturbed mixture of two real documents: each term of the first kept with
+    probability 0.7 and of the second with 0.3, weights jittered (x lognormal, sigma 0.25), plus 10% fresh terms
+    drawn by document frequency; terms co-occur as in the real corpus. ``iid``: every term drawn independently by
+    document frequency, so no co-occurrence at all (the harder case for clustered posting lists)."""
     rng = np.random.default_rng(seed)
     df = np.bincount(real.indices, minlength=real.dim).astype(np.float64)
     p_term = df / df.sum()
@@ -49,15 +54,38 @@ def synthesise(real: SparseVectors, n: int, seed: int = 0) -> SparseVectors:
     parts = []
     for start in range(0, n, CHUNK):
         rows = min(CHUNK, n - start)
-        nnz = rng.choice(lengths, size=rows)
-        row_of = np.repeat(np.arange(rows, dtype=np.int64), nnz)
-        terms = rng.choice(real.dim, size=len(row_of), p=p_term)
-        keys = np.unique(row_of * real.dim + terms)  # sorted by (row, term); repeats dropped
-        row_of, terms = keys // real.dim, (keys % real.dim).astype(np.int32)
+        if generator == "iid":
+            nnz = rng.choice(lengths, size=rows)
+            row_of = np.repeat(np.arange(rows, dtype=np.int64), nnz)
+            terms = rng.choice(real.dim, size=len(row_of), p=p_term)
+            values = rng.choice(weights, size=len(terms)).astype(np.float32)
+        else:
+            row_of, terms, values = _mixture(real, rows, rng, p_term)
+        keys, first = np.unique(row_of * real.dim + terms, return_index=True)  # sorted by (row, term); first wins
+        row_of, terms, values = keys // real.dim, (keys % real.dim).astype(np.int32), values[first]
         indptr = np.concatenate([[0], np.cumsum(np.bincount(row_of, minlength=rows))]).astype(np.int64)
-        values = rng.choice(weights, size=len(terms)).astype(np.float32)
-        parts.append(SparseVectors(indptr, terms, values, real.dim))
+        parts.append(SparseVectors(indptr, terms, values.astype(np.float32), real.dim))
     return SparseVectors.concat(parts, real.dim)
+
+
+def _mixture(real: SparseVectors, rows: int, rng: np.random.Generator,
+             p_term: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, term, weight) triples of ``rows`` mixtures of two real documents (see ``synthesise``)."""
+    lengths = real.row_nnz()
+    pieces = []
+    for keep in (0.7, 0.3):
+        base = rng.integers(0, len(lengths), size=rows)
+        row_of = np.repeat(np.arange(rows, dtype=np.int64), lengths[base])
+        offsets = np.arange(len(row_of)) - np.repeat(np.cumsum(lengths[base]) - lengths[base], lengths[base])
+        at = np.repeat(real.indptr[base], lengths[base]) + offsets
+        mask = rng.random(len(at)) < keep
+        jitter = rng.lognormal(0.0, 0.25, size=int(mask.sum()))
+        pieces.append((row_of[mask], real.indices[at][mask], real.values[at][mask] * jitter))
+    extra = np.maximum(1, (lengths[rng.integers(0, len(lengths), size=rows)] * 0.1).astype(np.int64))
+    row_of = np.repeat(np.arange(rows, dtype=np.int64), extra)
+    pieces.append((row_of, rng.choice(real.dim, size=len(row_of), p=p_term),
+                   rng.choice(real.values, size=len(row_of))))
+    return tuple(np.concatenate([p[i] for p in pieces]) for i in range(3))  # type: ignore[return-value]
 
 
 def timed(index: object, queries: SparseVectors, options: object) -> tuple[list[list[str]], list[float]]:
@@ -81,7 +109,7 @@ def recall(truth: list[list[str]], rows: list[list[str]]) -> float:
 def run_size(n: int, real: SparseVectors, vocab: list[str], queries: SparseVectors, args: argparse.Namespace,
              work: Path) -> dict[str, object]:
     started = time.perf_counter()
-    store = ForwardStore([f"s{i}" for i in range(n)], synthesise(real, n), vocab)
+    store = ForwardStore([f"s{i}" for i in range(n)], synthesise(real, n, generator=args.generator), vocab)
     generated = time.perf_counter() - started
     started = time.perf_counter()
     truth = [[d for d, _ in row] for row in exact_search(store.vectors.to_scipy(), store.docids, queries, 10)]
@@ -120,6 +148,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets/scifact"))
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--generator", choices=["mix", "iid"], default="mix",
+                        help="mix: perturbed mixtures of two real documents; iid: terms drawn independently")
     parser.add_argument("--n-postings", type=int, default=3500)
     parser.add_argument("--centroid-fraction", type=float, default=0.1)
     parser.add_argument("--summary-energy", type=float, default=0.4)
@@ -138,7 +168,7 @@ def main() -> None:
     queries = build_sparse_encoder(SparseEncoderSpec(**manifest.build["sparse"]["encoder"])).encode_queries(texts)
     summary: dict[str, object] = {
         "stats_from": str(args.stats), "real_docs": len(real.docids), "real_avg_doc_nnz": manifest.build["avg_doc_nnz"],
-        "queries": len(queries), "lucene_queries": min(args.lucene_queries, len(queries)),
+        "generator": args.generator, "queries": len(queries), "lucene_queries": min(args.lucene_queries, len(queries)),
         "avg_query_nnz": round(queries.nnz / len(queries), 2),
         "seismic_build": {"n_postings": args.n_postings, "centroid_fraction": args.centroid_fraction,
                           "summary_energy": args.summary_energy}, "sizes": [],
