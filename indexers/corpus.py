@@ -25,11 +25,13 @@ class OnError(StrEnum):
 
 @dataclass(frozen=True)
 class Fields:
-    """Which JSON keys hold the id, body and (optional) title. BEIR uses ``_id``/``text``/``title``."""
+    """Which JSON keys hold the id, body, (optional) title and (optional) metadata object. BEIR uses
+    ``_id``/``text``/``title``/``metadata``."""
 
     id: str = "_id"
     text: str = "text"
     title: str | None = "title"
+    metadata: str | None = "metadata"
 
 
 @dataclass
@@ -59,7 +61,10 @@ def _parse(line: str, fields: Fields) -> Doc:
     title = (record.get(fields.title) or "") if fields.title else ""
     if not str(text).strip() and not str(title).strip():
         raise CorpusError(f"empty text (fields {fields.text!r}/{fields.title!r})")
-    return Doc(id=str(doc_id), text=str(text), title=str(title))
+    metadata = record.get(fields.metadata) if fields.metadata else None
+    if metadata is not None and not isinstance(metadata, dict):
+        raise CorpusError(f"metadata (field {fields.metadata!r}) is not a JSON object")
+    return Doc(id=str(doc_id), text=str(text), title=str(title), metadata=metadata or None)
 
 
 def read_jsonl(

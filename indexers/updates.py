@@ -83,7 +83,8 @@ def create_collection(root: Path, name: str, docs: Sequence[Doc], dense: Sequenc
         if (root / name / DOCSTORE_FILE).exists():
             raise InvalidInput(f"collection {name!r} already exists; add documents to it instead")
         source = Path(tmp) / "docs.jsonl"
-        source.write_text("".join(json.dumps({"_id": d.id, "title": d.title, "text": d.text}) + "\n" for d in docs))
+        source.write_text("".join(json.dumps({"_id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata})
+                                  + "\n" for d in docs))
         built = build_collection(BuildPlan(name=name, source=source, fields=Fields(), dense=tuple(dense)), root)
     count = IndexManifest.read(root / name / "indexes" / next(iter(built))).doc_count if built else len(docs)
     return ChangeReport(name, count, added=count, seconds=round(time.perf_counter() - started, 2),

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
 class Doc:
-    """One corpus record."""
+    """One corpus record; ``metadata`` is its JSON object (what filters read), None when it has none. It is left
+    out of the hash (a dict is not hashable) but compared."""
 
     id: str
     text: str
     title: str = ""
+    metadata: Mapping[str, Any] | None = field(default=None, hash=False)
 
     @property
     def contents(self) -> str:
@@ -30,6 +34,7 @@ class Hit:
     text: str = ""
     stage_scores: dict[str, float] = field(default_factory=dict)
     passage: tuple[int, int] | None = None
+    metadata: Mapping[str, Any] | None = None  # the document's metadata once hydrated (None: it has none)
 
     def with_score(self, score: float, stage: str) -> Hit:
         """A copy carrying a new score, remembering it under ``stage``."""

@@ -8,10 +8,11 @@ serialised; different collections change independently. Every route needs an API
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from indexers.dense import DenseIndexSpec
 from indexers.dense.factory import check_factory
@@ -36,9 +37,18 @@ class DocIn(BaseModel):
     id: DocId
     text: str = Field(max_length=100_000)
     title: str = Field("", max_length=2_000)
+    metadata: dict[str, Any] | None = Field(None, description="a JSON object that filters read (at most 16 KiB "
+                                                              "as JSON), e.g. {\"year\": 2020, \"tag\": [\"a\"]}")
+
+    @field_validator("metadata")
+    @classmethod
+    def _small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value)) > 16_384:
+            raise ValueError("metadata is larger than 16 KiB as JSON")
+        return value
 
     def doc(self) -> Doc:
-        return Doc(self.id, self.text, self.title)
+        return Doc(self.id, self.text, self.title, self.metadata or None)
 
 
 class DenseIn(BaseModel):
