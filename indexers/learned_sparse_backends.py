@@ -13,6 +13,7 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, Field, TypeAdapter
 
+from indexers.filters import AllowedDocs
 from indexers.impact.build import ImpactIndexSpec
 from indexers.impact.index import ImpactSearchOptions
 from indexers.learned_sparse.exact import ExactIndexSpec, ExactSearchOptions
@@ -36,7 +37,8 @@ class LearnedSparseIndex(Protocol):
     manifest: IndexManifest
     docids: list[str]
 
-    def search(self, queries: SparseVectors, k: int, options: Any = None) -> list[list[tuple[str, float]]]: ...
+    def search(self, queries: SparseVectors, k: int, options: Any = None,
+               allowed: AllowedDocs | None = None) -> list[list[tuple[str, float]]]: ...
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Annotated, Protocol
 from pydantic import Field
 
 from indexers.bm25 import Bm25Index, Bm25IndexSpec, build_bm25_index
+from indexers.filters import AllowedDocs
 from indexers.lucene import Bm25Params, LuceneIndex, LuceneIndexSpec, build_lucene_index
 from indexers.manifest import IndexManifest
 from kernel.errors import IndexUnavailable
@@ -29,10 +30,11 @@ class SparseIndex(Protocol):
 
     manifest: IndexManifest
 
-    def search(self, query: str, k: int, params: Bm25Params | None = None) -> list[tuple[str, float]]: ...
+    def search(self, query: str, k: int, params: Bm25Params | None = None,
+               allowed: AllowedDocs | None = None) -> list[tuple[str, float]]: ...
 
     def batch_search(self, queries: dict[str, str], k: int, params: Bm25Params | None = None,
-                     threads: int = 2) -> dict[str, list[tuple[str, float]]]: ...
+                     threads: int = 2, allowed: AllowedDocs | None = None) -> dict[str, list[tuple[str, float]]]: ...
 
 
 @dataclass(frozen=True)

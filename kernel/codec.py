@@ -10,14 +10,15 @@ from kernel.types import Hit
 
 def pack_hits(hits: list[Hit], counts: dict[str, int], extra: dict[str, object] | None = None) -> bytes:
     """A result as bytes; ``extra`` carries what else the answer shows (warnings, explain), read by ``unpack_extra``."""
-    rows = [[h.id, h.score, h.title, h.text, h.stage_scores, h.passage] for h in hits]
+    rows = [[h.id, h.score, h.title, h.text, h.stage_scores, h.passage, h.metadata] for h in hits]
     return orjson.dumps({"hits": rows, "counts": counts, **({"extra": extra} if extra else {})})
 
 
 def unpack_hits(blob: bytes) -> tuple[list[Hit], dict[str, int]]:
     data = orjson.loads(blob)
-    # Rows cached before hits carried passages have five fields; they stay readable until they expire.
-    return [Hit(row[0], row[1], row[2], row[3], row[4], passage=tuple(row[5]) if len(row) > 5 and row[5] else None)
+    # Rows cached before hits carried passages (metadata) have five (six) fields; they stay readable until they expire.
+    return [Hit(row[0], row[1], row[2], row[3], row[4], passage=tuple(row[5]) if len(row) > 5 and row[5] else None,
+                metadata=row[6] if len(row) > 6 else None)
             for row in data["hits"]], data["counts"]
 
 

@@ -10,6 +10,7 @@ from concurrent.futures import Executor
 
 import numpy as np
 
+from indexers.filters import AllowedDocs
 from indexers.learned_sparse_backends import LearnedSparseIndex, encoder_spec, search_options
 from indexers.sparse_encoders import SparseEncoder, SparseEncoderSpec, SparseVectors, build_sparse_encoder
 from kernel.errors import IndexUnavailable
@@ -137,7 +138,8 @@ class SpladeRetriever:
         self.encoder = encoder
         self._executor = executor
 
-    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace) -> list[Hit]:
+    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
+                     allowed: AllowedDocs | None = None) -> list[Hit]:
         options = search_options(self.index.backend, spec.splade)
         start = time.perf_counter()
         vector = (await self.encoder.encode_query(query)).prune(threshold=spec.splade_min_weight)
@@ -150,6 +152,6 @@ class SpladeRetriever:
                                   f"{spec.splade_min_weight:g}; it matches nothing")
             return []
         start = time.perf_counter()
-        rows = await run_blocking(self._executor, lambda: self.index.search(vector, k, options))
+        rows = await run_blocking(self._executor, lambda: self.index.search(vector, k, options, allowed))
         trace.since(f"{self.stage}.search", start)
         return [Hit(doc_id, score, stage_scores={self.stage: score}) for doc_id, score in rows[0]]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from indexers.collection import Collection
+from indexers.filters import AllowedDocs
 from kernel.codec import pack_hits, unpack_extra, unpack_hits
 from kernel.errors import InvalidInput, NotFound
 from kernel.types import Hit
@@ -24,6 +25,7 @@ from service.cache import Cache, cache_key
 from service.deadlines import NO_DEADLINE, Deadline
 from service.encoders import AsyncEncoders, EncoderCache
 from service.errors import DeadlineExceeded
+from service.filtering import Filters
 from service.learned_sparse import SparseEncoders, SpladeRetriever
 from service.metrics import Metrics
 from service.retrieval import DenseRetriever, Retriever, SparseRetriever, Trace, run_blocking
@@ -86,6 +88,7 @@ class Pipeline:
         self._cache = cache
         self._metrics = metrics or Metrics()
         self._retrievers: dict[tuple[str, str], Retriever] = {}
+        self.filters = Filters(collection, executor)
 
     def _retriever(self, kind: str, name: str | None) -> Retriever:
         """The retriever over the ``kind`` index ``name`` (None: the collection's first), built once and kept."""
@@ -114,9 +117,10 @@ class Pipeline:
         return [self._retriever(kind, names[kind]) for kind in route]
 
     async def retrieve(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
-                       deadline: Deadline = NO_DEADLINE) -> list[Hit]:
+                       deadline: Deadline = NO_DEADLINE, allowed: AllowedDocs | None = None) -> list[Hit]:
         """First-stage hits without texts: one retriever's top-k, or several fused. In a hybrid, a retriever that
-        fails or overruns the deadline is dropped (``trace.degraded``) and the others' hits are used.
+        fails or overruns the deadline is dropped (``trace.degraded``) and the others' hits are used. ``allowed``
+        (``spec.filter`` evaluated) goes into every retriever's index search.
 
         Raises:
             DeadlineExceeded: no retriever finished within the budget.
@@ -125,12 +129,12 @@ class Pipeline:
         if len(retrievers) == 1:
             try:
                 async with asyncio.timeout(_seconds(deadline)):
-                    return await retrievers[0].search(query, k, spec, trace)
+                    return await retrievers[0].search(query, k, spec, trace, allowed)
             except TimeoutError:
                 raise DeadlineExceeded(f"{retrievers[0].stage} retrieval took longer than the "
                                        f"{deadline.budget_ms:g} ms budget") from None
         depth = max(spec.depth, k)
-        done = await self._gather(retrievers, [r.search(query, depth, spec, trace) for r in retrievers],
+        done = await self._gather(retrievers, [r.search(query, depth, spec, trace, allowed) for r in retrievers],
                                   trace, deadline)
         if len(done) == 1:  # degraded to one retriever: its own ranking, nothing to fuse
             return done[0][1][:k]
@@ -174,7 +178,8 @@ class Pipeline:
         start = time.perf_counter()
         docs = await run_blocking(self._executor, lambda: self.collection.docs.get_many([h.id for h in hits]))
         trace.since("hydrate", start)
-        return [replace(h, title=docs[h.id].title, text=docs[h.id].text) if h.id in docs else h for h in hits]
+        return [replace(h, title=docs[h.id].title, text=docs[h.id].text, metadata=docs[h.id].metadata)
+                if h.id in docs else h for h in hits]
 
     async def rerank(self, query: str, hits: list[Hit], k: int, trace: Trace, deadline: Deadline,
                      reranker: Reranker, call: RerankCall) -> list[Hit]:
@@ -228,12 +233,13 @@ class Pipeline:
                                   warnings=list(extra.get("warnings", [])),  # type: ignore[call-overload]
                                   explain=dict(extra.get("explain", {})))  # type: ignore[call-overload]
         depth = spec.rerank_depth or spec.depth
-        hits = await self.retrieve(query, max(k, depth) if second else k, spec, trace, deadline)
+        allowed = await self.filters.allowed(spec.filter, trace)
+        hits = await self.retrieve(query, max(k, depth) if second else k, spec, trace, deadline, allowed)
         if second is not None or include_text:  # the reranker reads the texts
             hits = await self.hydrate(hits, trace)
         if second is not None:
             hits = await self.rerank(query, hits, k, trace, deadline, second, call)
-            hits = hits if include_text else [replace(h, title="", text="") for h in hits]
+            hits = hits if include_text else [replace(h, title="", text="", metadata=None) for h in hits]
         trace.since("total", start)
         self._metrics.observe_stages(trace.timings)
         for stage, reason in trace.degraded.items():

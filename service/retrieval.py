@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 from indexers.dense import DenseIndex
 from indexers.dense.index import Rows
+from indexers.filters import AllowedDocs
 from indexers.sparse import SparseIndex
 from kernel.types import Hit
 from service.encoders import AsyncEncoder
@@ -43,11 +44,13 @@ class Trace:
 
 
 class Retriever(Protocol):
-    """``search`` returns the top-``k`` hits (ids and scores, no text) and records its stages in ``trace``."""
+    """``search`` returns the top-``k`` hits (ids and scores, no text) and records its stages in ``trace``; with
+    ``allowed`` (the request's filter, evaluated once), only those documents, searched inside the index."""
 
     stage: str
 
-    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace) -> list[Hit]: ...
+    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
+                     allowed: AllowedDocs | None = None) -> list[Hit]: ...
 
 
 async def run_blocking(executor: Executor, fn: Callable[[], T]) -> T:
@@ -64,9 +67,10 @@ class SparseRetriever:
         self.index = index
         self._executor = executor
 
-    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace) -> list[Hit]:
+    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
+                     allowed: AllowedDocs | None = None) -> list[Hit]:
         start = time.perf_counter()
-        pairs = await run_blocking(self._executor, lambda: self.index.search(query, k, spec.bm25))
+        pairs = await run_blocking(self._executor, lambda: self.index.search(query, k, spec.bm25, allowed))
         trace.since(self.stage, start)
         return [Hit(doc_id, score, stage_scores={self.stage: score}) for doc_id, score in pairs]
 
@@ -82,17 +86,19 @@ class DenseRetriever:
         self.encoder = encoder
         self._executor = executor
 
-    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace) -> list[Hit]:
+    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
+                     allowed: AllowedDocs | None = None) -> list[Hit]:
         start = time.perf_counter()
         vector = await self.encoder.encode_queries([query])  # batched with other requests' queries, cached
         trace.since("dense.encode", start)
         start = time.perf_counter()
-        rows = await run_blocking(self._executor, lambda: self._search(vector, k, spec, trace))
+        rows = await run_blocking(self._executor, lambda: self._search(vector, k, spec, trace, allowed))
         trace.since("dense.search", start)
         return [Hit(row[0], row[1], stage_scores={self.stage: row[1]}, passage=row.passage) for row in rows[0]]
 
-    def _search(self, vector: NDArray[np.float32], k: int, spec: PipelineSpec, trace: Trace) -> Rows:
+    def _search(self, vector: NDArray[np.float32], k: int, spec: PipelineSpec, trace: Trace,
+                allowed: AllowedDocs | None) -> Rows:
         counts: dict[str, int] = {}
-        rows = self.index.search(vector, k, spec.dense, counts=counts)
+        rows = self.index.search(vector, k, spec.dense, counts=counts, allowed=allowed)
         trace.counts.update({f"{self.stage}.{name}": n for name, n in counts.items()})
         return rows

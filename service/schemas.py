@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -80,6 +80,8 @@ class HitOut(BaseModel):
     text: str = ""
     stage_scores: dict[str, float] = {}
     passage: PassageOut | None = Field(None, description="passage indexes: the best passage's offsets in `text`")
+    metadata: dict[str, Any] | None = Field(None, description="the document's metadata (when it has any and "
+                                                              "include_text is on)")
 
 
 class SearchResponse(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from indexers.dense.options import DenseSearchOptions
+from indexers.filters import Filter
 from indexers.lucene import Bm25Params
 from kernel.errors import InvalidInput
 from rankers.fusion import FusionSpec
@@ -45,6 +46,10 @@ class PipelineSpec(DenseSearchOptions):
     explain: bool = Field(False, description="return the query's learned sparse expansion: its heaviest terms and "
                                              "their weights")
     depth: int = Field(100, ge=1, le=1000, description="candidates each retriever hands to fusion")
+    filter: Filter | None = Field(
+        None, description='only documents whose metadata match: {"field": "year", "eq": 2020}, {"field": "tag", '
+                          '"in": ["a", "b"]}, ranges gt/gte/lt/lte on numbers or ISO dates, {"and": [...]}, '
+                          '{"or": [...]}, {"not": {...}}; applied inside every retriever')
     fusion: FusionSpec = Field(FusionSpec(), description="how fused retrievers' runs are merged")
     bm25: Bm25Params = Field(Bm25Params(), description="the sparse index's BM25 (and RM3) parameters")
     rerank: bool = Field(True, description="apply the second stage, when there is one, to the top rerank_depth "

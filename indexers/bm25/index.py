@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from indexers.bm25.analyzer import analyze
 from indexers.bm25.build import ARRAYS, VOCAB_FILE, bm25_weights
+from indexers.filters import AllowedDocs, RowMap
 from indexers.layout import DOCIDS_FILE
 from indexers.lucene.index import Bm25Params
 from indexers.manifest import IndexManifest
@@ -41,6 +42,7 @@ class Bm25Index:
         self._id_rank = np.argsort(np.argsort(np.asarray(self.doc_ids, dtype=object), kind="stable")).astype(np.int32)
         self.k1, self.b = float(self.manifest.build["k1"]), float(self.manifest.build["b"])
         self._avgdl = float(self.manifest.build["avgdl"])
+        self.rowmap = RowMap(self.doc_ids)
 
     def _column(self, term: int, count: int, params: Bm25Params) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
         start, end = self._bounds[term], self._bounds[term + 1]
@@ -53,8 +55,10 @@ class Bm25Index:
         # A repeated query term counts that many times, as Anserini's bag-of-words query boosts it.
         return docs, weights if count == 1 else np.float32(count) * weights
 
-    def search(self, query: str, k: int, params: Bm25Params | None = None) -> list[tuple[str, float]]:
-        """Top-``k`` ``(doc_id, score)`` for one query string; only documents holding a query term.
+    def search(self, query: str, k: int, params: Bm25Params | None = None,
+               allowed: AllowedDocs | None = None) -> list[tuple[str, float]]:
+        """Top-``k`` ``(doc_id, score)`` for one query string; only documents holding a query term, and only
+        ``allowed`` ones when a filter gives them (the score vector is masked before the top-k).
 
         Raises:
             InvalidInput: RM3 was asked for (only Lucene indexes do it).
@@ -70,12 +74,15 @@ class Bm25Index:
         # One C call sums every posting into per-doc scores (cheaper than a scatter-add per term).
         scores = np.bincount(np.concatenate([d for d, _ in columns]), np.concatenate([w for _, w in columns]),
                              minlength=len(self.doc_ids))
+        if allowed is not None:
+            scores[~self.rowmap.mask(allowed)] = 0.0
         top = np.flatnonzero(scores) if np.count_nonzero(scores) <= k else np.argpartition(-scores, k - 1)[:k]
         top = top[np.lexsort((self._id_rank[top], -scores[top]))]
         return list(zip([self.doc_ids[i] for i in top.tolist()], scores[top].tolist(), strict=True))
 
     def batch_search(
-        self, queries: dict[str, str], k: int, params: Bm25Params | None = None, threads: int = 1
+        self, queries: dict[str, str], k: int, params: Bm25Params | None = None, threads: int = 1,
+        allowed: AllowedDocs | None = None,
     ) -> dict[str, list[tuple[str, float]]]:
         """Many queries, one after another (``threads`` is accepted for the Lucene signature; numpy is fast here)."""
-        return {qid: self.search(text, k, params) for qid, text in queries.items()}
+        return {qid: self.search(text, k, params, allowed) for qid, text in queries.items()}

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from indexers.dense import filtered
 from indexers.dense.options import DenseSearchOptions
 from indexers.dense.passages import PASSAGES_FILE, ChunkSpec, aggregate
+from indexers.filters import AllowedDocs, RowMap
 from indexers.layout import DOCIDS_FILE, INDEX_FILE, VECTORS_FILE
 from indexers.manifest import IndexManifest
 from indexers.matryoshka.spec import FunnelOptions
@@ -73,6 +75,9 @@ class DenseIndex:
             self.chunking = ChunkSpec.model_validate(self.manifest.build["passages"])
             self._spans = np.load(folder / PASSAGES_FILE)
         self._params = self._search_params()
+        self.rowmap = RowMap(self.docids)  # rows per document, for filters
+        self.filter_exact_rows = filtered.EXACT_MAX_ROWS  # filtered.py's rule 2 (benchmarks set it to compare)
+        self._on_gpu = False
         self.matryoshka: MatryoshkaView | None = None
         if "matryoshka" in self.manifest.build:
             from indexers.matryoshka.view import MatryoshkaView
@@ -81,6 +86,7 @@ class DenseIndex:
         if use_gpu and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
             self._gpu_res = faiss.StandardGpuResources()
             self._index = faiss.index_cpu_to_gpu(self._gpu_res, 0, self._index)
+            self._on_gpu = True
             log.info("dense index %s moved to GPU", folder.name)
 
     def _search_params(self) -> faiss.SearchParameters | None:
@@ -106,7 +112,7 @@ class DenseIndex:
 
     def search(
         self, queries: NDArray[np.float32], k: int, options: DenseSearchOptions | None = None,
-        *, counts: dict[str, int] | None = None,
+        *, counts: dict[str, int] | None = None, allowed: AllowedDocs | None = None,
     ) -> Rows:
         """Top-``k`` ``(doc_id, score)`` per query row, the way ``options`` asks (None: the index's own settings).
 
@@ -116,26 +122,55 @@ class DenseIndex:
             options: ``funnel``: shortlist at a Matryoshka prefix, rescore at full dimension (unset funnel fields
                 take the index's built default); else ``dimensions``: search at that prefix; else the full index
                 (``ef_search`` overrides HNSW's setting for this call).
-            counts: when given, gets what the search did: ``rescored`` (funnel candidates rescored per query).
+            counts: when given, gets what the search did: ``rescored`` (funnel candidates rescored per query),
+                ``allowed`` (rows a filter let through), ``exact`` (queries a filter had scored exactly).
+            allowed: a filter's documents: only they can come back, ``k`` of them when ``k`` are allowed
+                (``indexers/dense/filtered.py`` has the rule).
 
         Raises:
             InvalidInput: a prefix or funnel the index was not built with (the message lists what it serves).
         """
         options = options or DenseSearchOptions()
+        counts = counts if counts is not None else {}
+        sel = None
+        if allowed is not None:
+            rows = self.rowmap.rows(allowed)
+            counts["allowed"] = len(rows)
+            if len(rows) == 0:
+                return [[] for _ in range(len(queries))]
+            if options.funnel is None and options.dimensions is None and (
+                    len(rows) <= self.filter_exact_rows or self._on_gpu):
+                counts["exact"] = len(queries)
+                s, p = filtered.exact(self.vectors(), rows, queries, self._fetch(k))
+                return [self._row(si, pi, k) for si, pi in zip(s, p, strict=True)]
+            sel = filtered.selector(allowed, self.rowmap, len(self.docids))
         if options.funnel is not None:
-            return self._funnel(queries, k, options.funnel, counts)
+            return self._funnel(queries, k, options.funnel, counts, sel)
         if options.dimensions is not None:
-            return self._prefix(queries, k, options.dimensions)
-        return self._full(queries, k, options.ef_search)
+            return self._prefix(queries, k, options.dimensions, sel)
+        return self._full(queries, k, options.ef_search, allowed, counts)
 
-    def _full(self, queries: NDArray[np.float32], k: int, ef_search: int | None) -> Rows:
+    def _full(self, queries: NDArray[np.float32], k: int, ef_search: int | None,
+              allowed: AllowedDocs | None = None, counts: dict[str, int] | None = None) -> Rows:
         import faiss
 
         params = self._params
         fetch = self._fetch(k)
         if ef_search is not None and isinstance(params, faiss.SearchParametersHNSW):  # type: ignore[attr-defined]
             params = _hnsw_params(max(ef_search, fetch))
-        scores, positions = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), fetch, params=params)
+        approximate = params is not None
+        if allowed is not None:
+            sel = filtered.selector(allowed, self.rowmap, len(self.docids))
+            params = filtered.with_selector(params, sel, max(ef_search or 0, fetch))
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        scores, positions = self._index.search(queries, fetch, params=params)
+        if allowed is not None and approximate:
+            rows = self.rowmap.rows(allowed)
+            short = filtered.short_rows(positions, min(fetch, len(rows)))
+            if short:  # HNSW / IVF came back short under the filter: score those queries exactly
+                scores[short], positions[short] = filtered.exact(self.vectors(), rows, queries[short], fetch)
+                if counts is not None:
+                    counts["exact"] = len(short)
         return [self._row(s, p, k) for s, p in zip(scores, positions, strict=True)]
 
     def _fetch(self, k: int) -> int:
@@ -160,18 +195,25 @@ class DenseIndex:
                                "add them with `sieve index matryoshka`")
         return self.matryoshka
 
-    def _prefix(self, queries: NDArray[np.float32], k: int, dims: int) -> Rows:
+    def _prefix(self, queries: NDArray[np.float32], k: int, dims: int, sel: faiss.IDSelector | None = None) -> Rows:
         """Search at a Matryoshka prefix dimension (truncate, renormalise); the full dimension is the plain index."""
         if dims == self.dim and (self.matryoshka is None or self.matryoshka.transform.preserves_full_scores):
-            return self._full(queries, k, None)
-        scores, positions = self._view(f"{dims}-dim prefixes").search(queries, self._fetch(k), dims)
+            return self._full(queries, k, None) if sel is None else self._selected(queries, k, sel)
+        scores, positions = self._view(f"{dims}-dim prefixes").search(queries, self._fetch(k), dims, sel)
+        return [self._row(s, p, k) for s, p in zip(scores, positions, strict=True)]
+
+    def _selected(self, queries: NDArray[np.float32], k: int, sel: faiss.IDSelector) -> Rows:
+        """The full index searched through a selector only (a filtered full-dimension prefix search)."""
+        params = filtered.with_selector(self._params, sel, self._fetch(k))
+        scores, positions = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), self._fetch(k),
+                                               params=params)
         return [self._row(s, p, k) for s, p in zip(scores, positions, strict=True)]
 
     def _funnel(self, queries: NDArray[np.float32], k: int, funnel: FunnelOptions,
-                counts: dict[str, int] | None) -> Rows:
+                counts: dict[str, int] | None, sel: faiss.IDSelector | None = None) -> Rows:
         """Shortlist at low dimension, rescore at full; the built funnel (the manifest's) fills unset fields."""
         view = self._view("funnel")
-        rows, rescored = view.funnel(queries, self._fetch(k), funnel.over(view.funnel_default))
+        rows, rescored = view.funnel(queries, self._fetch(k), funnel.over(view.funnel_default), sel)
         if counts is not None:
             counts["rescored"] = rescored
         return [self._row(s, p, k) for s, p in rows]

@@ -33,6 +33,10 @@ class _Column:
     times: NDArray[np.float64]  # ISO dates as POSIX seconds (NaN: not a date)
 
 
+def _kind(value: object) -> int:
+    return BOOL if isinstance(value, bool) else NUM if isinstance(value, int | float) else STR
+
+
 def _flatten(prefix: str, value: Any, out: dict[str, list[Any]]) -> None:
     if isinstance(value, dict):
         for key, inner in value.items():
@@ -64,8 +68,7 @@ class MetadataTable:
 
     @staticmethod
     def _column(docs: list[int], vals: list[Any]) -> _Column:
-        kinds = np.fromiter((BOOL if isinstance(v, bool) else NUM if isinstance(v, int | float) else STR
-                             for v in vals), dtype=np.int8, count=len(vals))
+        kinds = np.fromiter((_kind(v) for v in vals), dtype=np.int8, count=len(vals))
         values = np.empty(len(vals), dtype=object)
         values[:] = [v if isinstance(v, str | int | float) else json.dumps(v) for v in vals]
         nums = np.full(len(vals), np.nan)
@@ -91,12 +94,15 @@ class MetadataTable:
         if node.not_ is not None:
             return ~self.evaluate(node.not_)
         mask = np.zeros(len(self.ids), dtype=bool)
-        column = self.columns.get(node.field or "")
-        if column is None:
-            return ~mask if node.exists is False else mask
-        if node.exists is not None:
-            mask[column.docs] = True
+        path = node.field or ""
+        if node.exists is not None:  # an object-valued field exists where any path under it does
+            for name, col in self.columns.items():
+                if name == path or name.startswith(path + "."):
+                    mask[col.docs] = True
             return mask if node.exists else ~mask
+        column = self.columns.get(path)
+        if column is None:
+            return mask
         mask[column.docs[self._entries(column, node)]] = True
         return mask
 
@@ -105,9 +111,8 @@ class MetadataTable:
         if node.eq is not None or node.in_ is not None:
             wanted = (node.eq,) if node.eq is not None else node.in_ or ()
             hit = np.zeros(len(column.docs), dtype=bool)
-            for kind, pick in ((BOOL, lambda v: isinstance(v, bool)), (STR, lambda v: isinstance(v, str)),
-                               (NUM, lambda v: isinstance(v, int | float) and not isinstance(v, bool))):
-                group = [v for v in wanted if pick(v)]
+            for kind in (BOOL, STR, NUM):
+                group = [v for v in wanted if _kind(v) == kind]
                 if group:  # compared within one kind (sorting a mix of strings and numbers would fail)
                     rows = np.flatnonzero(column.kinds == kind)
                     data = (column.nums if kind == NUM else column.values)[rows]
@@ -119,6 +124,7 @@ class MetadataTable:
         hit = ~np.isnan(data)
         for name, bound in bounds.items():
             b = parse_time(bound) if isinstance(bound, str) else float(bound)
+            assert b is not None  # the grammar refused bounds that are neither numbers nor ISO dates
             hit &= {"gt": np.greater, "gte": np.greater_equal, "lt": np.less, "lte": np.less_equal}[name](data, b)
         return hit
 

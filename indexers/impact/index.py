@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from indexers.filters import AllowedDocs
 from indexers.impact.build import LUCENE_DIR
+from indexers.learned_sparse.filtered import FilteredExact, quantised
 from indexers.learned_sparse.spec import KIND
 from indexers.learned_sparse.store import ForwardStore, check_queries
 from indexers.lucene.jvm import ensure_jvm
@@ -44,6 +46,8 @@ class ImpactIndex:
         self._searcher = autoclass("io.anserini.search.SimpleImpactSearcher")(str(folder / LUCENE_DIR))
         self._map = autoclass("java.util.HashMap")
         self._int = autoclass("java.lang.Integer")
+        self._filtered = FilteredExact(  # filters: exact over the allowed rows' impacts (the scores Lucene gives)
+            self.docids, lambda: quantised(ForwardStore.read(folder).vectors.to_scipy(), self._scale), self._scale)
 
     def _query(self, ids: np.ndarray, weights: np.ndarray, cut: int | None) -> Any:
         if cut is not None and len(ids) > cut:
@@ -60,12 +64,16 @@ class ImpactIndex:
         self._searcher.close()
 
     def search(
-        self, queries: SparseVectors, k: int, options: ImpactSearchOptions | None = None
+        self, queries: SparseVectors, k: int, options: ImpactSearchOptions | None = None,
+        allowed: AllowedDocs | None = None,
     ) -> list[list[tuple[str, float]]]:
         """Top-``k`` ``(doc_id, score)`` per query row, scores divided by ``impact_scale**2`` (the float dot
-        product's scale); an empty query (no term left after quantisation) gets no hits."""
+        product's scale); an empty query (no term left after quantisation) gets no hits. With ``allowed`` (a
+        filter), the allowed rows' impacts are scored exactly from the forward store (all query terms)."""
         options = options or ImpactSearchOptions()
         check_queries(queries, self._dim, self.folder)
+        if allowed is not None:
+            return self._filtered.search(queries, k, allowed)
         norm = self._scale * self._scale
         out: list[list[tuple[str, float]]] = []
         for i in range(len(queries)):

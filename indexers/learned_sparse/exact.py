@@ -9,6 +9,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from indexers.filters import AllowedDocs
+from indexers.learned_sparse.filtered import FilteredExact
 from indexers.learned_sparse.spec import KIND, SparseBuildSpec
 from indexers.learned_sparse.store import ForwardStore, check_queries, top_k
 from indexers.manifest import IndexManifest
@@ -57,13 +59,19 @@ class ExactSparseIndex:
         quantised = self.store.vectors.quantised(self._scale).astype(np.float32)
         self._impacts = type(self._matrix)((quantised, self._matrix.indices, self._matrix.indptr),
                                            shape=self._matrix.shape)
+        self._filtered = FilteredExact(self.docids, lambda: self._matrix)
+        self._filtered_impacts = FilteredExact(self.docids, lambda: self._impacts, impact_scale=self._scale)
 
     def search(
-        self, queries: SparseVectors, k: int, options: ExactSearchOptions | None = None
+        self, queries: SparseVectors, k: int, options: ExactSearchOptions | None = None,
+        allowed: AllowedDocs | None = None,
     ) -> list[list[tuple[str, float]]]:
-        """Top-``k`` ``(doc_id, score)`` per query row; an empty query (no non-zero term) gets no hits."""
+        """Top-``k`` ``(doc_id, score)`` per query row; an empty query (no non-zero term) gets no hits; only
+        ``allowed`` documents when a filter gives them (the allowed rows alone are scored)."""
         options = options or ExactSearchOptions()
         check_queries(queries, self.store.vectors.dim, self.folder)
+        if allowed is not None:
+            return (self._filtered_impacts if options.quantised else self._filtered).search(queries, k, allowed)
         if options.quantised:
             return exact_search(self._impacts, self.docids, queries, k, impact_scale=self._scale)
         return exact_search(self._matrix, self.docids, queries, k)

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from indexers.filters import AllowedDocs
+from indexers.lucene.filtered import filtered_search
 from indexers.lucene.jvm import ensure_jvm
 from indexers.manifest import IndexManifest
 from kernel.errors import IndexUnavailable, InvalidInput
@@ -116,15 +118,31 @@ class LuceneIndex:
                 raise InvalidInput(f"query has more than {MAX_CLAUSES} distinct terms") from None
             raise
 
-    def search(self, query: str, k: int, params: Bm25Params | None = None) -> list[tuple[str, float]]:
-        """Top-``k`` ``(doc_id, score)`` for one query string (a bag of words: Lucene query syntax has no meaning)."""
-        hits = self._run(params, lambda s: s.search(query, k=k))
+    def search(self, query: str, k: int, params: Bm25Params | None = None,
+               allowed: AllowedDocs | None = None) -> list[tuple[str, float]]:
+        """Top-``k`` ``(doc_id, score)`` for one query string (a bag of words: Lucene query syntax has no meaning);
+        only ``allowed`` documents when a filter gives them (a Lucene FILTER clause: ``filtered.py``).
+
+        Raises:
+            InvalidInput: a filter with RM3 (Anserini's RM3 expands a query string, not a filtered Lucene query).
+        """
+        if allowed is None:
+            hits = self._run(params, lambda s: s.search(query, k=k))
+        elif params is not None and params.rm3:
+            raise InvalidInput("filters do not combine with RM3 on a Lucene index; drop bm25.rm3 or the filter")
+        elif not allowed.ids or k < 1:
+            return []
+        else:
+            hits = self._run(params, lambda s: filtered_search(s, query, k, allowed))
         return [(h.docid, float(h.score)) for h in hits]
 
     def batch_search(
-        self, queries: dict[str, str], k: int, params: Bm25Params | None = None, threads: int = 2
+        self, queries: dict[str, str], k: int, params: Bm25Params | None = None, threads: int = 2,
+        allowed: AllowedDocs | None = None,
     ) -> dict[str, list[tuple[str, float]]]:
-        """Many queries at once on Java threads (used by evaluation)."""
+        """Many queries at once on Java threads (used by evaluation); with a filter, one after another."""
+        if allowed is not None:
+            return {qid: self.search(text, k, params, allowed) for qid, text in queries.items()}
         ids = list(queries)
         results = self._run(params, lambda s: s.batch_search([queries[i] for i in ids], ids, k=k, threads=threads))
         return {qid: [(h.docid, float(h.score)) for h in results.get(qid, [])] for qid in ids}

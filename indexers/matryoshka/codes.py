@@ -36,14 +36,18 @@ def build_code_index(prefixes: NDArray[np.float32], code: str) -> Any:
 
 
 def search_code_index(
-    index: Any, code: str, queries: NDArray[np.float32], n: int
+    index: Any, code: str, queries: NDArray[np.float32], n: int, sel: Any = None
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    """Top-``n`` ``(scores, positions)``; binary scores are negated Hamming distances (higher is closer)."""
+    """Top-``n`` ``(scores, positions)``; binary scores are negated Hamming distances (higher is closer). ``sel``
+    (a FAISS ID selector) keeps the search to the rows it lets through (a filter's); short rows pad with ``-1``."""
+    import faiss
+
     n = min(n, index.ntotal)
+    params = faiss.SearchParameters(sel=sel) if sel is not None else None  # type: ignore[call-arg]
     if code == "binary":
-        dist, pos = index.search(_binarize(queries), n)
+        dist, pos = index.search(_binarize(queries), n, params=params)
         return -dist.astype(np.float32), pos
-    scores, pos = index.search(np.ascontiguousarray(queries, dtype=np.float32), n)
+    scores, pos = index.search(np.ascontiguousarray(queries, dtype=np.float32), n, params=params)
     return scores, pos
 
 

@@ -39,16 +39,20 @@ class MatryoshkaView:
                                f"{dims} dims as {code} is not one of them")
         return self._indexes[(dims, code)]
 
-    def search(self, queries: NDArray[np.float32], k: int, dims: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        """Exact search over the ``dims``-dim prefixes (fp32). Returns ``(scores, positions)``."""
-        return search_code_index(self._index(dims, "fp32"), "fp32", self.transform.prefix(queries, dims), k)
+    def search(self, queries: NDArray[np.float32], k: int, dims: int, sel: Any = None
+               ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Exact search over the ``dims``-dim prefixes (fp32), only rows ``sel`` (a FAISS ID selector) lets through
+        when given. Returns ``(scores, positions)``."""
+        return search_code_index(self._index(dims, "fp32"), "fp32", self.transform.prefix(queries, dims), k, sel)
 
     def funnel(
-        self, queries: NDArray[np.float32], k: int, spec: FunnelSpec
+        self, queries: NDArray[np.float32], k: int, spec: FunnelSpec, sel: Any = None
     ) -> tuple[list[tuple[NDArray[np.float32], NDArray[np.int64]]], int]:
-        """Shortlist with the small index, rescore with full transformed vectors; per query ``(scores, positions)``."""
+        """Shortlist with the small index (through ``sel`` when given: a filter's rows only), rescore with full
+        transformed vectors; per query ``(scores, positions)``."""
         index = self._index(spec.dims, spec.code)
-        _, shortlist = search_code_index(index, spec.code, self.transform.prefix(queries, spec.dims), spec.shortlist)
+        _, shortlist = search_code_index(index, spec.code, self.transform.prefix(queries, spec.dims), spec.shortlist,
+                                         sel)
         # A rotation keeps inner products: score the stored vectors directly (no d x d product per candidate).
         direct = self.transform.preserves_full_scores
         full_q = l2_normalize(queries) if direct else self.transform.prefix(queries, self.full_dims)

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from indexers.filters import AllowedDocs
+from indexers.learned_sparse.filtered import FilteredExact
 from indexers.learned_sparse.spec import KIND
 from indexers.learned_sparse.store import ForwardStore, check_queries
 from indexers.manifest import IndexManifest
@@ -32,13 +34,19 @@ class SeismicSparseIndex:
         self.docids = ForwardStore.read_docids(folder)
         self._index = seismic.SeismicIndex.load(str(folder / SEISMIC_FILE))
         self._string = seismic.get_seismic_string()
+        # Seismic has no filter support: filters score the allowed rows' float vectors exactly (filtered.py).
+        self._filtered = FilteredExact(self.docids, lambda: ForwardStore.read(folder).vectors.to_scipy())
 
     def search(
-        self, queries: SparseVectors, k: int, options: SeismicSearchOptions | None = None
+        self, queries: SparseVectors, k: int, options: SeismicSearchOptions | None = None,
+        allowed: AllowedDocs | None = None,
     ) -> list[list[tuple[str, float]]]:
-        """Top-``k`` ``(doc_id, score)`` per query row; an empty query (no non-zero term) gets no hits."""
+        """Top-``k`` ``(doc_id, score)`` per query row; an empty query (no non-zero term) gets no hits. With
+        ``allowed`` (a filter), exact scores over the allowed rows of the forward store."""
         options = options or self.defaults
         check_queries(queries, self._dim, self.folder)
+        if allowed is not None:
+            return self._filtered.search(queries, k, allowed)
         out: list[list[tuple[str, float]]] = []
         for i in range(len(queries)):
             ids, weights = queries.row(i)

@@ -42,7 +42,8 @@ async def search(body: SearchRequest, registry: RegistryDep, settings: SettingsD
         retriever=spec.retriever,
         retrievers=list(spec.route()),
         hits=[HitOut(id=h.id, score=h.score, title=h.title, text=h.text, stage_scores=h.stage_scores,
-                     passage=PassageOut(start=h.passage[0], end=h.passage[1]) if h.passage else None)
+                     passage=PassageOut(start=h.passage[0], end=h.passage[1]) if h.passage else None,
+                     metadata=dict(h.metadata) if h.metadata else None)
               for h in result.hits],
         timings_ms=result.timings_ms,
         counts=result.counts,
