@@ -129,6 +129,7 @@ class SearchOptions(TypedDict, total=False):
     funnel: Mapping[str, Any]
     rerank: bool | Mapping[str, Any]
     timeout_ms: int
+    filter: Mapping[str, Any]  # e.g. {"field": "year", "gte": 2020} or {"and": [...]}: see the server's grammar
 
 
 def _text(name: str, value: object) -> str:

@@ -119,8 +119,9 @@ class SieveClient:
                 default. ``retrievers=["sparse", "splade", "dense"]`` fuses any of them, fusion weights in that
                 order.
             **options: other request fields (``depth``, ``fusion``, ``bm25``, ``dense_index``, ``ef_search``,
-                ``include_text``, ``dimensions``, ``funnel``, ``rerank``, ``timeout_ms``, ...); None values are
-                not sent.
+                ``include_text``, ``dimensions``, ``funnel``, ``rerank``, ``timeout_ms``, ``filter``, ...); None
+                values are not sent. ``filter={"field": "year", "gte": 2020}`` keeps hits to documents whose
+                metadata match (``in``, ``gt``/``gte``/``lt``/``lte``, ``exists``, ``and``/``or``/``not``).
 
         Raises:
             SieveInputError: empty collection or query, bad ``k``, unknown option (before sending).

@@ -34,6 +34,7 @@ class Hit(_Wire):
     text: str = ""
     stage_scores: dict[str, float] = Field(default_factory=dict)
     passage: Passage | None = None
+    metadata: dict[str, Any] | None = None  # the document's metadata, when it has any
 
 
 class SearchResponse(_Wire):

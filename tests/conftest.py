@@ -89,6 +89,22 @@ def index_root(scifact_slice: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="session")
+def meta_root(scifact_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``meta`` collection: the slice with synthetic metadata (``tests/indexers/test_filters.py`` ``synthetic``):
+    native BM25 + Lucene BM25, dense Flat (PCA prefixes 64/32, funnel) and dense-hnsw (HNSW32)."""
+    from indexers.sparse import DEFAULT_SPARSE
+    from tests.indexers.test_filters import write_with_metadata
+
+    root = tmp_path_factory.mktemp("meta")
+    source = write_with_metadata(scifact_slice, root / "data")
+    plan = BuildPlan(name="meta", source=source, sparse=DEFAULT_SPARSE, dense=(
+        DenseIndexSpec(prefixes=MatryoshkaSpec(dims=(64, 32), funnel=FunnelSpec(dims=64, shortlist=50))),
+        DenseIndexSpec(name="dense-hnsw", factory="HNSW32", prefixes=None)))
+    build_collection(plan, root / "idx")
+    return root / "idx"
+
+
+@pytest.fixture(scope="session")
 def settings(index_root: Path) -> Settings:
     return Settings(index_root=index_root, max_body_bytes=64 * 1024, workers=2)
 

@@ -13,9 +13,11 @@ from sieve_client.models import Hit, RerankResponse, SearchResponse
 
 
 def hit_metadata(hit: Hit, rank: int, result: SearchResponse) -> dict[str, Any]:
-    """Metadata every adapter attaches to a hit: id, title, score, per-stage scores, rank, where it came from, and
-    on passage indexes ``passage: {start, end}`` (the best passage's character offsets in the text, for citing)."""
+    """Metadata every adapter attaches to a hit: the document's own metadata keys, then id, title, score, per-stage
+    scores, rank, where it came from, and on passage indexes ``passage: {start, end}`` (the best passage's character
+    offsets in the text, for citing)."""
     meta = {
+        **(hit.metadata or {}),  # the document's own metadata; the keys below win a clash
         "id": hit.id,
         "title": hit.title,
         "score": hit.score,

@@ -29,6 +29,7 @@ from sieve_client.integrations._common import (
     reranked_order,
     top_n_for,
 )
+from sieve_client.integrations.filters import from_dict
 from sieve_client.models import RerankResponse, SearchResponse
 
 
@@ -49,11 +50,14 @@ class SieveRetriever(BaseRetriever):
         k: hits per query.
         retriever: ``sparse``, ``dense`` or ``hybrid``; None takes the server's default.
         search_options: other ``/v1/search`` fields (``depth``, ``fusion``, ``dense_index``, ``dimensions``, ...).
+        filter: a metadata filter for every call, LangChain style (``{"year": {"$gte": 2015}, "tag": "a"}``,
+            ``$eq $ne $gt $gte $lt $lte $in $nin $exists $and $or $not``) or Sieve's grammar; ``invoke(query,
+            filter=...)`` sets one per call (it wins over this one).
         async_client: used by ``ainvoke``; without it each async call opens a short-lived client.
 
     Example:
         >>> retriever = SieveRetriever.from_url("http://127.0.0.1:8000", "scifact", k=4, retriever="hybrid")
-        >>> docs = retriever.invoke("vitamin D and cancer")
+        >>> docs = retriever.invoke("vitamin D and cancer", filter={"year": {"$gte": 2015}})
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -63,6 +67,7 @@ class SieveRetriever(BaseRetriever):
     k: int = Field(10, ge=1)
     retriever: str | None = None
     search_options: dict[str, Any] = Field(default_factory=dict)
+    filter: dict[str, Any] | None = None
     async_client: AsyncSieveClient | None = None
 
     _check_options = field_validator("search_options")(check_search_options)
@@ -73,15 +78,20 @@ class SieveRetriever(BaseRetriever):
         """A retriever with its own client for the server at ``url``."""
         return cls(client=SieveClient(url, api_key=api_key, timeout=timeout), collection=collection, **fields)
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        result = self.client.search(self.collection, query, self.k, self.retriever, **self.search_options)
+    def _options(self, call_filter: dict[str, Any] | None) -> dict[str, Any]:
+        chosen = call_filter or self.filter or self.search_options.get("filter")
+        return {**self.search_options, "filter": from_dict(chosen) if chosen else None}
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                filter: dict[str, Any] | None = None) -> list[Document]:
+        result = self.client.search(self.collection, query, self.k, self.retriever, **self._options(filter))
         return to_documents(result)
 
     async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, filter: dict[str, Any] | None = None
     ) -> list[Document]:
         async with async_client_for(self.client, self.async_client) as client:
-            result = await client.search(self.collection, query, self.k, self.retriever, **self.search_options)
+            result = await client.search(self.collection, query, self.k, self.retriever, **self._options(filter))
         return to_documents(result)
 
 

@@ -21,6 +21,7 @@ from sieve_client.async_client import AsyncSieveClient
 from sieve_client.client import SieveClient
 from sieve_client.errors import SieveInputError
 from sieve_client.integrations._common import async_client_for, hit_metadata, reranked_order, top_n_for
+from sieve_client.integrations.filters import from_llamaindex
 from sieve_client.models import RerankResponse, SearchResponse
 
 # Bookkeeping that should reach neither an LLM prompt nor an embedding; the title stays visible to both.
@@ -48,10 +49,12 @@ class SieveRetriever(BaseRetriever):
         k: hits per query.
         retriever: ``sparse``, ``dense`` or ``hybrid``; None takes the server's default.
         search_options: other ``/v1/search`` fields (``depth``, ``fusion``, ``dense_index``, ``dimensions``, ...).
+        filters: LlamaIndex ``MetadataFilters`` (``ExactMatchFilter`` / ``MetadataFilter`` with ==, !=, >, >=, <,
+            <=, in, nin, any, all, contains, is_empty; and / or / not; nested), sent as Sieve's ``filter``.
         async_client: used by ``aretrieve``; without it each async call opens a short-lived client.
 
     Raises:
-        SieveInputError: empty collection, ``k`` < 1 or an unknown search option.
+        SieveInputError: empty collection, ``k`` < 1, an unknown search option or a filter operator Sieve lacks.
 
     Example:
         >>> nodes = SieveRetriever(SieveClient("http://127.0.0.1:8000"), "scifact", k=4).retrieve("vitamin D")
@@ -65,6 +68,7 @@ class SieveRetriever(BaseRetriever):
         retriever: str | None = None,
         *,
         search_options: dict[str, Any] | None = None,
+        filters: Any = None,
         async_client: AsyncSieveClient | None = None,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
@@ -78,6 +82,8 @@ class SieveRetriever(BaseRetriever):
         self.k = k
         self.retriever = retriever
         self.search_options = check_search_options(search_options or {})
+        if filters is not None:
+            self.search_options["filter"] = from_llamaindex(filters)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         result = self.client.search(self.collection, query_bundle.query_str, self.k, self.retriever,
