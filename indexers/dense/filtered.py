@@ -4,8 +4,10 @@ vectors. Never over-fetch-and-drop: ``k`` documents come back whenever ``k`` are
 
 The rule (``DenseIndex.search`` with ``allowed``):
 1. no allowed row: no hits;
-2. at most ``EXACT_MAX_ROWS`` allowed rows (or an index moved to GPU, where FAISS takes no selector): exact inner
-   products over those rows from ``vectors.npy``, the same scores a Flat index gives;
+2. at most ``exact_limit(rows)`` allowed rows, the smaller of ``EXACT_MAX_ROWS`` and an eighth of the index (or an
+   index moved to GPU, where FAISS takes no selector): exact inner products over those rows from ``vectors.npy``, the
+   same scores a Flat index gives (cheaper than a selector scan of every row, or than an HNSW walk whose neighbours
+   the filter mostly refuses);
 3. else FAISS with the selector: ``SearchParameters(sel)`` (Flat, SQ, PQ), ``SearchParametersHNSW(sel, efSearch)``,
    ``SearchParametersIVF(sel, nprobe)``; Matryoshka prefix and funnel searches pass it to their code indexes.
    An approximate index (HNSW, IVF) can come back short when the filter cuts its graph or probed lists; a query that
@@ -24,7 +26,13 @@ from indexers.filters import AllowedDocs, RowMap
 if TYPE_CHECKING:
     import faiss
 
-EXACT_MAX_ROWS = 2048  # allowed rows up to which a filtered search scores them exactly (~1 ms at 384 dims)
+EXACT_MAX_ROWS = 2048  # allowed rows up to which a filtered search may score them exactly (~1 ms at 384 dims)
+EXACT_MAX_FRACTION = 8  # ... and at most 1/8 of the index's rows (above it FAISS's selector is cheaper)
+
+
+def exact_limit(rows: int) -> int:
+    """Allowed rows up to which an index of ``rows`` rows scores a filter's rows exactly (rule 2)."""
+    return min(EXACT_MAX_ROWS, rows // EXACT_MAX_FRACTION)
 
 
 def selector(allowed: AllowedDocs, rowmap: RowMap, ntotal: int) -> faiss.IDSelector:

@@ -76,8 +76,10 @@ class DenseIndex:
             self._spans = np.load(folder / PASSAGES_FILE)
         self._params = self._search_params()
         self.rowmap = RowMap(self.docids)  # rows per document, for filters
-        self.filter_exact_rows = filtered.EXACT_MAX_ROWS  # filtered.py's rule 2 (benchmarks set it to compare)
+        self.filter_exact_rows = filtered.exact_limit(len(self.docids))  # filtered.py's rule 2 (benchmarks and
+        # tests set it to compare the routes)
         self._on_gpu = False
+        self._vectors: NDArray[np.float32] | None = None
         self.matryoshka: MatryoshkaView | None = None
         if "matryoshka" in self.manifest.build:
             from indexers.matryoshka.view import MatryoshkaView
@@ -219,6 +221,7 @@ class DenseIndex:
         return [self._row(s, p, k) for s, p in rows]
 
     def vectors(self) -> NDArray[np.float32]:
-        """The full-dimension document vectors, memory-mapped from disk."""
-        vectors: NDArray[np.float32] = np.load(self.folder / VECTORS_FILE, mmap_mode="r")
-        return vectors
+        """The full-dimension document vectors, memory-mapped from disk (mapped once)."""
+        if self._vectors is None:
+            self._vectors = np.load(self.folder / VECTORS_FILE, mmap_mode="r")
+        return self._vectors
