@@ -153,3 +153,23 @@ def test_a_dense_index_folder_is_not_opened_as_learned_sparse(tmp_path: Path) ->
     IndexManifest(kind="dense", name="d", doc_count=0).write(tmp_path)
     with pytest.raises(IndexUnavailable, match="dense"):
         open_learned_sparse_index(tmp_path)
+
+
+@pytest.mark.parametrize("backend", ["exact", "impact", "seismic"])
+def test_filtered_search_equals_post_filtered_exact_ranking(built, backend: str) -> None:
+    """Every backend with a filter: the exact float (impact: quantised) ranking of the full collection, post-filtered
+    (k = every document), ids and scores; k hits when k documents match and hold a query term."""
+    from indexers.filters import AllowedDocs
+
+    exact = open_learned_sparse_index(built["root"] / "exact")
+    index = open_learned_sparse_index(built["root"] / backend)
+    options = ExactSearchOptions(quantised=backend == "impact")
+    full = exact.search(built["queries"], built["count"], options)
+    for allowed_ids in (exact.docids[::2], exact.docids[::15], exact.docids[3:4], []):
+        allowed = AllowedDocs(frozenset(allowed_ids), built["count"])
+        got = index.search(built["queries"], K, None, allowed)
+        for rows, ranking in zip(got, full, strict=True):
+            want = [(d, s) for d, s in ranking if d in allowed.ids][:K]
+            assert [s for _, s in rows] == pytest.approx([s for _, s in want], rel=1e-5)
+            assert {d for d, _ in rows} == {d for d, _ in want} or len({s for _, s in want}) < len(want)
+            assert len(rows) == min(K, len(want))
