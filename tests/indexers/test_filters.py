@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +72,12 @@ def _filters(table: MetadataTable) -> list[tuple[Filter, AllowedDocs]]:
     return out
 
 
-def _post(full: list[tuple[str, float]], allowed: AllowedDocs, k: int) -> list[tuple[str, float]]:
+def _post(full: Sequence[tuple[str, float]], allowed: AllowedDocs, k: int) -> list[tuple[str, float]]:
     return [(d, s) for d, s in full if d in allowed.ids][:k]
 
 
 def test_table_matches_python_evaluation(meta_collection: Collection, table: MetadataTable) -> None:
-    meta = {d.id: d.metadata for d in meta_collection.docs.iter_docs()}
+    meta: dict[str, Any] = {d.id: d.metadata for d in meta_collection.docs.iter_docs()}
     assert all(m == synthetic(i) for i, m in meta.items())
     expect = [
         {i for i, m in meta.items() if m["year"] < 2010},
