@@ -251,3 +251,36 @@ def test_old_doc_store_without_metadata_column_opens(tmp_path: Path) -> None:
     assert list(store.iter_metadata()) == [("d1", None)]
     assert MetadataTable(store.iter_metadata()).allowed(Filter(field="x", exists=False)).ids == {"d1"}
     assert np.array_equal(MetadataTable([]).evaluate(Filter(field="x", eq=1)), np.zeros(0, dtype=bool))
+
+
+def test_dense_ivf_filtered(meta_collection: Collection, queries: list[str], tmp_path: Path) -> None:
+    """IVF with the selector in SearchParametersIVF: one probed list of eight comes back short under a filter,
+    and those queries are answered by exact scoring: k = every allowed document gives the exact filtered ranking."""
+    import shutil
+
+    import faiss
+
+    from indexers.dense import DenseIndex
+
+    folder = tmp_path / "dense-ivf"
+    shutil.copytree(meta_collection.dense["dense-hnsw"].folder, folder)
+    vectors = np.load(folder / "vectors.npy")
+    ivf = faiss.index_factory(vectors.shape[1], "IVF8,Flat", faiss.METRIC_INNER_PRODUCT)
+    ivf.train(vectors)
+    ivf.add(vectors)
+    faiss.write_index(ivf, str(folder / "index.faiss"))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["build"]["ivf_nprobe"] = 1
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    index = DenseIndex(folder)
+    index.filter_exact_rows = 0
+    qv = _dense_queries(meta_collection, queries)
+    exact = meta_collection.dense["dense"].search(qv, len(index.docids))
+    allowed = AllowedDocs(frozenset(index.docids[::6]), len(index.docids))
+    counts: dict[str, int] = {}
+    got = index.search(qv, len(allowed), counts=counts, allowed=allowed)
+    assert counts["exact"] >= 1  # one list of eight cannot hold every allowed document
+    for rows, full in zip(got, exact, strict=True):
+        assert [d for d, _ in rows] == [d for d, _ in _post(full, allowed, len(allowed))]
+    few = index.search(qv, 3, counts=counts, allowed=allowed)
+    assert all(len(r) == 3 and all(d in allowed.ids for d, _ in r) for r in few)

@@ -134,3 +134,26 @@ def test_client_and_adapters_send_filters(meta_server: str) -> None:
         for n in nodes:
             meta = n.node.metadata
             assert meta["tag"] == "a" and (meta["year"] >= 2015 or meta["year"] <= 2002)
+
+
+async def test_admin_documents_carry_metadata_that_filters_read(tmp_path: Path, scifact_slice: Path) -> None:
+    """Documents sent to the admin API with metadata: stored, returned on hits, filtered on; upserts replace it."""
+    from indexers.corpus import BeirDataset
+
+    docs = [{"id": d.id, "title": d.title, "text": d.text, "metadata": {"n": i, "odd": i % 2 == 1}}
+            for i, d in enumerate(BeirDataset.open(scifact_slice).corpus(limit=12))]
+    async with asgi_client(Settings(index_root=tmp_path, workers=2)) as c:
+        r = await c.post("/v1/collections", json={"name": "adm", "documents": docs,
+                                                  "dense": [{"name": "dense", "backend": "onnx"}]})
+        assert r.status_code == 201, r.text
+        body = {"collection": "adm", "query": QUERY, "k": 12, "retriever": "hybrid",
+                "filter": {"field": "odd", "eq": True}}
+        hits = (await c.post("/v1/search", json=body)).json()["hits"]
+        assert sorted(h["metadata"]["n"] for h in hits) == [1, 3, 5, 7, 9, 11]
+        changed = {**docs[1], "metadata": {"n": 1, "odd": False}}
+        assert (await c.post("/v1/collections/adm/documents", json={"documents": [changed]})).status_code == 200
+        hits = (await c.post("/v1/search", json=body)).json()["hits"]
+        assert sorted(h["metadata"]["n"] for h in hits) == [3, 5, 7, 9, 11]
+        big = {**docs[0], "metadata": {"x": "y" * 20_000}}
+        r = await c.post("/v1/collections/adm/documents", json={"documents": [big]})
+        assert r.status_code == 422 and "16 KiB" in r.text
