@@ -7,10 +7,13 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
+from typing import Any
 
 import numpy as np
 
 from indexers.learned_sparse_backends import LearnedSparseIndex, encoder_spec, search_options
+from indexers.segments.delta import Snapshot
+from indexers.segments.scoring import fetch, merge, sparse_hits
 from indexers.sparse_encoders import SparseEncoder, SparseEncoderSpec, SparseVectors, build_sparse_encoder
 from kernel.errors import IndexUnavailable
 from kernel.types import Hit
@@ -150,6 +153,15 @@ class SpladeRetriever:
                                   f"{spec.splade_min_weight:g}; it matches nothing")
             return []
         start = time.perf_counter()
-        rows = await run_blocking(self._executor, lambda: self.index.search(vector, k, options))
+        snap = trace.snapshot
+        rows = await run_blocking(self._executor, lambda: self._search(vector, k, options, snap))
         trace.since(f"{self.stage}.search", start)
-        return [Hit(doc_id, score, stage_scores={self.stage: score}) for doc_id, score in rows[0]]
+        return [Hit(doc_id, score, stage_scores={self.stage: score}) for doc_id, score in rows]
+
+    def _search(self, vector: SparseVectors, k: int, options: Any, snap: Snapshot | None) -> list[tuple[str, float]]:
+        """The base's hits without tombstones, merged with the delta's exact dot products."""
+        rows = self.index.search(vector, fetch(snap, k), options)[0]
+        if snap is None or snap.empty:
+            return rows
+        delta = sparse_hits(snap, self.index.folder.name, self.index, vector, k, options)
+        return merge(rows, delta, snap, k, lambda d, s, _: (d, s))

@@ -13,7 +13,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexers.dense import DenseIndex
-from indexers.dense.index import Rows
+from indexers.dense.index import DenseRow, Rows
+from indexers.segments.delta import Snapshot
+from indexers.segments.scoring import bm25_hits, dense_hits, fetch, merge
 from indexers.sparse import SparseIndex
 from kernel.types import Hit
 from service.encoders import AsyncEncoder
@@ -32,6 +34,7 @@ class Trace:
     warnings: list[str] = field(default_factory=list)  # what a stage wants the caller to know (truncated passages)
     explain: dict[str, dict[str, float]] = field(default_factory=dict)  # stage -> query term weights (explain)
     marks: list[tuple[str, float, float]] = field(default_factory=list)  # (stage, start, end) for tracing
+    snapshot: Snapshot | None = None  # the collection version (base + delta) this request reads, taken once
 
     def since(self, stage: str, start: float) -> None:
         end = time.perf_counter()
@@ -66,9 +69,17 @@ class SparseRetriever:
 
     async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace) -> list[Hit]:
         start = time.perf_counter()
-        pairs = await run_blocking(self._executor, lambda: self.index.search(query, k, spec.bm25))
+        snap = trace.snapshot
+        pairs = await run_blocking(self._executor, lambda: self._search(query, k, spec, snap))
         trace.since(self.stage, start)
         return [Hit(doc_id, score, stage_scores={self.stage: score}) for doc_id, score in pairs]
+
+    def _search(self, query: str, k: int, spec: PipelineSpec, snap: Snapshot | None) -> list[tuple[str, float]]:
+        """The base's hits without tombstones, merged with the delta's (scored with the base's statistics)."""
+        if snap is None or snap.empty:
+            return self.index.search(query, k, spec.bm25)
+        base = self.index.search(query, fetch(snap, k), spec.bm25)
+        return merge(base, bm25_hits(snap, self.index, query, k, spec.bm25), snap, k, lambda d, s, _: (d, s))
 
 
 class DenseRetriever:
@@ -87,12 +98,17 @@ class DenseRetriever:
         vector = await self.encoder.encode_queries([query])  # batched with other requests' queries, cached
         trace.since("dense.encode", start)
         start = time.perf_counter()
-        rows = await run_blocking(self._executor, lambda: self._search(vector, k, spec, trace))
+        snap = trace.snapshot
+        rows = await run_blocking(self._executor, lambda: self._search(vector, k, spec, trace, snap))
         trace.since("dense.search", start)
         return [Hit(row[0], row[1], stage_scores={self.stage: row[1]}, passage=row.passage) for row in rows[0]]
 
-    def _search(self, vector: NDArray[np.float32], k: int, spec: PipelineSpec, trace: Trace) -> Rows:
+    def _search(self, vector: NDArray[np.float32], k: int, spec: PipelineSpec, trace: Trace,
+                snap: Snapshot | None) -> Rows:
         counts: dict[str, int] = {}
-        rows = self.index.search(vector, k, spec.dense, counts=counts)
+        rows = self.index.search(vector, fetch(snap, k), spec.dense, counts=counts)
         trace.counts.update({f"{self.stage}.{name}": n for name, n in counts.items()})
-        return rows
+        if snap is None or snap.empty:
+            return rows
+        delta = dense_hits(snap, self.index.folder.name, self.index, vector[0], k, spec.dense)
+        return [merge(rows[0], delta, snap, k, DenseRow)]
