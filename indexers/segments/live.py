@@ -18,7 +18,8 @@ from pathlib import Path
 from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import DocStore
 from indexers.matryoshka.transform import PrefixTransform
-from indexers.recovery import repair
+from indexers.locks import collection_lock
+from indexers.recovery import recover_collection
 from indexers.segments.codec import Change, ChangeReport
 from indexers.segments.delta import Snapshot
 from indexers.segments.encode import EncoderFor, SparseEncoderFor, current_indexes, encode_change
@@ -124,18 +125,19 @@ class LiveSegments:
 def write_offline(root: Path, name: str, upserts: Sequence[Doc] = (), deletes: Sequence[str] = (), *,
                   encoder_for: EncoderFor, sparse_encoder_for: SparseEncoderFor | None = None
                   ) -> tuple[ChangeReport, int]:
-    """The CLI's write (no server): log the change like the server does. Returns the report and the delta's size
+    """The CLI's write (no server): log the change like the server does, under the collection's file lock. Returns the report and the delta's size
     (rows + tombstones), which the caller compares with the merge threshold.
 
     Raises:
         NotFound: no such collection.
     """
-    repair(root, name)
-    if not (root / name / DOCSTORE_FILE).is_file():
-        raise NotFound(f"unknown collection {name!r}")
-    live = LiveSegments(root, name, DocStore(root / name / DOCSTORE_FILE))
-    try:
-        return live.write(upserts, deletes, encoder_for=encoder_for, sparse_encoder_for=sparse_encoder_for), \
-            live.current.pending
-    finally:
-        live.close()
+    with collection_lock(root, name):  # offline: waits for a merge or rebuild running elsewhere
+        recover_collection(root, name)
+        if not (root / name / DOCSTORE_FILE).is_file():
+            raise NotFound(f"unknown collection {name!r}")
+        live = LiveSegments(root, name, DocStore(root / name / DOCSTORE_FILE))
+        try:
+            return live.write(upserts, deletes, encoder_for=encoder_for, sparse_encoder_for=sparse_encoder_for), \
+                live.current.pending
+        finally:
+            live.close()

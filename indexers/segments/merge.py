@@ -29,7 +29,7 @@ from indexers.segments.encode import EncoderFor, SparseEncoderFor, current_index
 from indexers.segments.wal import WriteAheadLog, folded_seq
 from indexers.sparse_encoders import SparseEncoder, SparseEncoderSpec, SparseVectors, build_sparse_encoder
 from indexers.updates import rebuild_with
-from kernel.errors import NotFound
+from kernel.errors import InvalidInput, NotFound
 from kernel.types import Doc
 
 
@@ -101,6 +101,8 @@ def compact(root: Path, name: str, *, encoder_for: EncoderFor, sparse_encoder_fo
     """Fold the log (changes up to ``upto``, default all) and then ``upserts``/``deletes`` into a new base; truncate
     the log up to the last change folded. With nothing to fold, the base is rebuilt as it is (``rebuild``)."""
     sparse_for = sparse_encoder_for or build_sparse_encoder
+    if len({d.id for d in upserts}) != len(upserts):
+        raise InvalidInput("duplicate ids among the documents to upsert")
     with collection_lock(root, name):
         recover_collection(root, name)
         folder = root / name
