@@ -54,13 +54,14 @@ def dense_rows(docs: Sequence[Doc], encoder: Encoder, spec: DenseIndexSpec) -> D
                      np.asarray(passages.spans, np.int64).reshape(-1, 2))
 
 
-def encode_change(folder: Path, docstore_version: str | None, upserts: Sequence[Doc], deletes: Sequence[str], *,
+def encode_change(indexes: Sequence[tuple[Path, IndexManifest]], upserts: Sequence[Doc], deletes: Sequence[str], *,
                   encoder_for: EncoderFor, sparse_encoder_for: SparseEncoderFor) -> Change:
-    """``upserts`` and ``deletes`` with the upserts' vectors for every current dense and learned sparse index."""
+    """``upserts`` and ``deletes`` with the upserts' vectors for every dense and learned sparse index of
+    ``indexes`` (those of the base the writer opened: read once, as a merge may swap the folder meanwhile)."""
     dense: dict[str, DenseRows] = {}
     sparse: dict[str, SparseVectors] = {}
     if upserts:
-        for index_dir, manifest in current_indexes(folder, docstore_version):
+        for index_dir, manifest in indexes:
             if manifest.kind == "dense":
                 spec = dense_spec(manifest)
                 dense[index_dir.name] = dense_rows(upserts, encoder_for(spec.encoder), spec)

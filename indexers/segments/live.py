@@ -17,8 +17,8 @@ from pathlib import Path
 
 from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import DocStore
-from indexers.matryoshka.transform import PrefixTransform
 from indexers.locks import collection_lock
+from indexers.matryoshka.transform import PrefixTransform
 from indexers.recovery import recover_collection
 from indexers.segments.codec import Change, ChangeReport
 from indexers.segments.delta import Snapshot
@@ -42,6 +42,8 @@ class LiveSegments:
         self.folder = root / name
         self.base_seq = folded_seq(self.folder)
         self.transforms = dict(transforms or {})
+        # the base's indexes, read once: a merge may swap the folder while this (then old) version still takes writes
+        self.indexes = current_indexes(self.folder, docs.version)
         self.lock = threading.RLock()  # the writer lock: one change (or a merge's swap) at a time
         self.current = Snapshot(seq=self.base_seq, base_count=docs.count)
         self._log = WriteAheadLog.open_existing(root, name)
@@ -97,7 +99,7 @@ class LiveSegments:
             gone = [i for i in dict.fromkeys(deletes) if i in present and i not in set(ids)]
             if snap.count + len(added) - len(gone) <= 0:
                 raise InvalidInput("the change would leave the collection empty; delete the collection instead")
-            change = encode_change(self.folder, self.docs.version, upserts, deletes, encoder_for=encoder_for,
+            change = encode_change(self.indexes, upserts, deletes, encoder_for=encoder_for,
                                    sparse_encoder_for=sparse_encoder_for or build_sparse_encoder)
             if self._log is None:
                 self._log = WriteAheadLog(wal_path(self.root, self.name))
@@ -107,7 +109,7 @@ class LiveSegments:
             else:  # another process logged changes in between: take them (and ours) from the log, in order
                 self.catch_up()
             count = self.current.count
-        versions = {p.name: m.version for p, m in current_indexes(self.folder, self.docs.version)}
+        versions = {p.name: m.version for p, m in self.indexes}
         return ChangeReport(self.name, count, added=len(added), replaced=len(ids) - len(added),
                             deleted=len([i for i in deletes if i in present]),
                             not_found=[i for i in deletes if i not in present],
@@ -125,8 +127,8 @@ class LiveSegments:
 def write_offline(root: Path, name: str, upserts: Sequence[Doc] = (), deletes: Sequence[str] = (), *,
                   encoder_for: EncoderFor, sparse_encoder_for: SparseEncoderFor | None = None
                   ) -> tuple[ChangeReport, int]:
-    """The CLI's write (no server): log the change like the server does, under the collection's file lock. Returns the report and the delta's size
-    (rows + tombstones), which the caller compares with the merge threshold.
+    """The CLI's write (no server): log the change like the server does, under the collection's file lock. Returns
+    the report and the delta's size (rows + tombstones), which the caller compares with the merge threshold.
 
     Raises:
         NotFound: no such collection.
@@ -137,7 +139,7 @@ def write_offline(root: Path, name: str, upserts: Sequence[Doc] = (), deletes: S
             raise NotFound(f"unknown collection {name!r}")
         live = LiveSegments(root, name, DocStore(root / name / DOCSTORE_FILE))
         try:
-            return live.write(upserts, deletes, encoder_for=encoder_for, sparse_encoder_for=sparse_encoder_for), \
-                live.current.pending
+            report = live.write(upserts, deletes, encoder_for=encoder_for, sparse_encoder_for=sparse_encoder_for)
+            return report, live.current.pending
         finally:
             live.close()

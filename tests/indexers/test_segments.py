@@ -137,7 +137,6 @@ def test_bm25_delta_scores_with_the_base_statistics(root: Path, corpus: list[Doc
         shared = set(after) & set(before)
         assert len(shared) >= min(8, len(after)) and len(after) == len(before), (q, before, after)
         worst = max(abs(after[d] - before[d]) / after[d] for d in shared)
-        print(f"{q!r}: {len(shared)}/10 shared, largest score difference {worst:.1%}")
         assert worst <= 0.3
 
 

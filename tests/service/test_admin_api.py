@@ -35,9 +35,8 @@ def documents(scifact_slice: Path) -> list[dict[str, str]]:
 async def _versions(client: httpx.AsyncClient, name: str) -> dict[str, str]:
     """The collection's version (it moves on every change: cache keys follow) and each index's (a write is logged
     and searchable from the delta: no index is rebuilt, so index versions move only at a merge or rebuild)."""
-    cols = (await client.get("/v1/collections")).json()["collections"]
-    return {"": c["version"] for c in cols if c["name"] == name} | {
-        i["name"]: i["version"] for c in cols if c["name"] == name for i in c["indexes"]}
+    col = next(c for c in (await client.get("/v1/collections")).json()["collections"] if c["name"] == name)
+    return {"": col["version"], **{i["name"]: i["version"] for i in col["indexes"]}}
 
 
 async def test_create_then_swap_under_load(admin_server: str, documents: list[dict[str, str]]) -> None:
