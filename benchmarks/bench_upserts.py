@@ -80,11 +80,12 @@ def build(root: Path, docs: list[Doc], real: np.ndarray, rng: np.random.Generato
                       docstore_version=version)
 
 
-def _writer(live, stream, encoder, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
-    """One 1-doc upsert every 100 ms (10 docs/s) until ``stop``."""
+def _writer(live, stream, encoder, written: list[int], stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
+    """One 1-doc upsert every 100 ms (10 docs/s; fewer when a write takes longer) until ``stop``."""
     while not stop.is_set():
         t = time.perf_counter()
         live.write([next(stream)], encoder_for=lambda spec: encoder)
+        written.append(1)
         stop.wait(max(0.0, 0.1 - (time.perf_counter() - t)))
 
 
@@ -92,12 +93,15 @@ def pct(xs: list[float], q: float) -> float:
     return round(float(np.percentile(xs, q)) * 1000, 1)
 
 
-def search_qps(col, queries: list[str], qvecs: np.ndarray, seconds: float, writer=None) -> float:  # type: ignore[no-untyped-def]
-    """Hybrid-style searches (native BM25 + dense Flat, each merged with the delta) per second, one thread."""
+def search_qps(col, queries: list[str], qvecs: np.ndarray, seconds: float, writer=None  # type: ignore[no-untyped-def]
+               ) -> tuple[float, float]:
+    """Hybrid-style searches (native BM25 + dense Flat, each merged with the delta) per second, one thread; and the
+    writer's docs per second."""
     stop = threading.Event()
-    thread = None
+    thread: threading.Thread | None = None
+    written: list[int] = []
     if writer is not None:
-        thread = threading.Thread(target=writer, args=(stop,))
+        thread = threading.Thread(target=writer, args=(written, stop))
         thread.start()
     done, started, i = 0, time.perf_counter(), 0
     while time.perf_counter() - started < seconds:
@@ -112,7 +116,7 @@ def search_qps(col, queries: list[str], qvecs: np.ndarray, seconds: float, write
     stop.set()
     if thread is not None:
         thread.join()
-    return round(done / elapsed, 1)
+    return round(done / elapsed, 1), round(len(written) / elapsed, 1)
 
 
 def main() -> None:
@@ -147,20 +151,26 @@ def main() -> None:
             live = col.segments
             assert live is not None
             one, hundred, stream = [], [], iter(fresh)
+            stages: dict[str, list[float]] = {"encode": [], "log": [], "apply": []}
             for _ in range(args.one):
                 t = time.perf_counter()
-                live.write([next(stream)], encoder_for=lambda spec: encoder)
+                report = live.write([next(stream)], encoder_for=lambda spec: encoder)
                 one.append(time.perf_counter() - t)
+                for name, ms in report.timings_ms.items():
+                    stages[name].append(ms / 1000)
             for _ in range(args.hundred):
                 batch = [Doc(f"b{uuid.uuid4().hex[:8]}", d.text, d.title) for d in rng.sample(scifact, 100)]
                 t = time.perf_counter()
                 live.write(batch, encoder_for=lambda spec: encoder)
                 hundred.append(time.perf_counter() - t)
-            idle = search_qps(col, queries, qvecs, args.seconds)
+            idle = search_qps(col, queries, qvecs, args.seconds)[0]
 
             busy = search_qps(col, queries, qvecs, args.seconds, functools.partial(_writer, live, stream, encoder))
             cell = {"docs": size, "build_s": round(built_s, 1), "one_p50_ms": pct(one, 50), "one_p95_ms": pct(one, 95),
-                    "hundred_p50_ms": pct(hundred, 50), "qps_no_writer": idle, "qps_writer_10_per_s": busy,
+                    "hundred_p50_ms": pct(hundred, 50),
+                    "one_stages_p50_ms": {n: pct(v, 50) for n, v in stages.items()},
+                    "one_without_encode_p50_ms": pct([o - e for o, e in zip(one, stages["encode"], strict=True)], 50),
+                    "qps_no_writer": idle, "qps_writer_10_per_s": busy[0], "writer_docs_per_s": busy[1],
                     "delta_rows_at_end": live.current.rows}
             if size <= 5183 and args.old:
                 col.close()
@@ -174,15 +184,17 @@ def main() -> None:
             results.append(cell)
             print(json.dumps(cell), flush=True)
     base = results[0]["one_p50_ms"]
-    print(f"\n{'docs':>8} {'build s':>8} {'1 doc p50':>10} {'1 doc p95':>10} {'100 p50':>9} {'old 1 doc':>10} "
-          f"{'QPS idle':>9} {'QPS +10/s':>9}")
+    print(f"\n{'docs':>8} {'build s':>8} {'1 doc p50':>10} {'1 doc p95':>10} {'no-enc p50':>10} {'100 p50':>9} "
+          f"{'old 1 doc':>10} {'QPS idle':>9} {'QPS +writer':>11} {'writer/s':>8}")
     for r in results:
         print(f"{r['docs']:>8} {r['build_s']:>8} {r['one_p50_ms']:>8}ms {r['one_p95_ms']:>8}ms "
+              f"{r['one_without_encode_p50_ms']:>8}ms "
               f"{r['hundred_p50_ms']:>7}ms "
               f"{str(r.get('old_rebuild_one_p50_ms', '-')) + 'ms':>10} {r['qps_no_writer']:>9} "
-              f"{r['qps_writer_10_per_s']:>9}")
+              f"{r['qps_writer_10_per_s']:>11} {r['writer_docs_per_s']:>8}")
     print(f"1-doc p50 growth from {results[0]['docs']} to {results[-1]['docs']}: "
-          f"{results[-1]['one_p50_ms'] / base:.2f}x")
+          f"{results[-1]['one_p50_ms'] / base:.2f}x (without encoding: "
+          f"{results[-1]['one_without_encode_p50_ms'] / max(results[0]['one_without_encode_p50_ms'], 1e-9):.2f}x)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"cells": results, "statistics": statistics.__name__ and "p50/p95 of wall time",
                                     "machine": _uptime()}, indent=2) + "\n")

@@ -51,6 +51,7 @@ class ChangeReport:
     seconds: float = 0.0
     versions: dict[str, str] = field(default_factory=dict)
     seq: int = 0  # the write-ahead log's sequence number of the change (a rebuild: the last one it folded)
+    timings_ms: dict[str, float] = field(default_factory=dict)  # a logged write: encode, log (fsync), apply
 
 
 def encode_doc(doc: Doc) -> dict[str, Any]:

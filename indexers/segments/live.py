@@ -9,6 +9,7 @@ changes other processes (the CLI) logged meanwhile. The base folder is never tou
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -99,21 +100,28 @@ class LiveSegments:
             gone = [i for i in dict.fromkeys(deletes) if i in present and i not in set(ids)]
             if snap.count + len(added) - len(gone) <= 0:
                 raise InvalidInput("the change would leave the collection empty; delete the collection instead")
+            marks = [time.perf_counter()]
             change = encode_change(self.indexes, upserts, deletes, encoder_for=encoder_for,
                                    sparse_encoder_for=sparse_encoder_for or build_sparse_encoder)
+            marks.append(time.perf_counter())
             if self._log is None:
                 self._log = WriteAheadLog(wal_path(self.root, self.name))
             seq = self._log.append(change)  # durable from here on
+            marks.append(time.perf_counter())
             if seq == snap.seq + 1:
                 self.current = snap.apply(replace(change, seq=seq), self.in_base, self.transforms)
             else:  # another process logged changes in between: take them (and ours) from the log, in order
                 self.catch_up()
             count = self.current.count
+            marks.append(time.perf_counter())
+        stages = dict(zip(("encode", "log", "apply"), (round((b - a) * 1000, 2) for a, b in itertools.pairwise(marks)),
+                          strict=True))
         versions = {p.name: m.version for p, m in self.indexes}
         return ChangeReport(self.name, count, added=len(added), replaced=len(ids) - len(added),
                             deleted=len([i for i in deletes if i in present]),
                             not_found=[i for i in deletes if i not in present],
-                            seconds=round(time.perf_counter() - started, 4), versions=versions, seq=self.current.seq)
+                            seconds=round(time.perf_counter() - started, 4), versions=versions, seq=self.current.seq,
+                            timings_ms=stages)
 
     def pending_changes(self) -> list[Change]:
         """The logged changes not folded into the base yet (what a merge folds)."""

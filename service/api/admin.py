@@ -86,6 +86,8 @@ class ChangeResponse(BaseModel):
     seconds: float
     versions: dict[str, str]
     seq: int = Field(0, description="the write-ahead log's sequence number of the change")
+    timings_ms: dict[str, float] = Field(default_factory=dict, description="a logged write's stages: encode, log "
+                                                                           "(append + fsync), apply (the delta)")
 
 
 def _out(report: ChangeReport) -> ChangeResponse:
