@@ -95,7 +95,7 @@ class Registry:
         else:
             self.errors.pop(collection.name, None)
         log.info("collection %s: %d docs, sparse %s, dense %s, learned sparse %s", collection.name,
-                 collection.docs.count, sorted(collection.sparse), sorted(collection.dense),
+                 collection.doc_count, sorted(collection.sparse), sorted(collection.dense),
                  sorted(collection.learned_sparse))
 
     def pipeline(self, name: str) -> Pipeline:
