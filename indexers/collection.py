@@ -39,6 +39,8 @@ from indexers.locks import collection_lock
 from indexers.lucene import LuceneIndexSpec
 from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
 from indexers.recovery import recover_collection, repair, repair_root
+from indexers.segments.live import LiveSegments
+from indexers.segments.wal import has_pending_log, last_logged_seq
 from indexers.sparse import SparseIndex, SparseIndexSpec, build_sparse_index, open_sparse_index
 from indexers.sparse_encoders import SparseEncoder, build_sparse_encoder
 from kernel.errors import IndexUnavailable, NotFound, SieveError
@@ -90,6 +92,7 @@ def _build_docstore(plan: BuildPlan, folder: Path) -> DocStore:
         "docstore_version": version,
         "skipped": [{"line": n, "reason": why} for n, why in report.skipped],
         "limit": plan.limit,
+        "wal_seq": last_logged_seq(folder.parent, plan.name),  # a log left by an older corpus of this name: folded
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     write_text_durably(folder / INFO_FILE, json.dumps(info, indent=2) + "\n")
@@ -180,6 +183,10 @@ def build_collection(plan: BuildPlan, root: Path) -> dict[str, IndexManifest]:
     with collection_lock(root, plan.name):
         recover_collection(root, plan.name)
         if not _needs_new_docstore(plan, folder):
+            if has_pending_log(root, plan.name):  # new indexes would lack the delta's vectors: fold it first
+                from indexers.segments.merge import compact  # merge builds on updates, which builds on this module
+
+                compact(root, plan.name, encoder_for=build_encoder)
             return _build_indexes(plan, folder, DocStore(folder / DOCSTORE_FILE))
         with atomic_folder(folder) as tmp:
             built = _build_indexes(plan, tmp, _build_docstore(plan, tmp))
@@ -197,6 +204,7 @@ class Collection:
     dense: dict[str, DenseIndex] = field(default_factory=dict)
     learned_sparse: dict[str, LearnedSparseIndex] = field(default_factory=dict)
     stale: dict[str, str] = field(default_factory=dict)  # index name -> why it is not served
+    segments: LiveSegments | None = None  # the write-ahead log and the delta over this base (None: read-only use)
 
     @property
     def indexes(self) -> dict[str, SparseIndex | DenseIndex | LearnedSparseIndex]:
@@ -205,8 +213,17 @@ class Collection:
 
     @property
     def version(self) -> str:
-        """Changes whenever any index is rebuilt (keys caches)."""
-        return "+".join(sorted(f"{n}:{i.manifest.version}" for n, i in self.indexes.items()))
+        """Changes whenever any index is rebuilt or a change is logged (keys caches)."""
+        return self.version_at(self.segments.current.seq if self.segments is not None else 0)
+
+    def version_at(self, seq: int) -> str:
+        """The version with the log applied up to change ``seq``."""
+        return "+".join(sorted(f"{n}:{i.manifest.version}" for n, i in self.indexes.items())) + f"+wal:{seq}"
+
+    @property
+    def doc_count(self) -> int:
+        """Documents at the current version (the base's plus the delta's, less tombstones)."""
+        return self.segments.current.count if self.segments is not None else self.docs.count
 
     def close(self) -> None:
         """Release what the indexes hold open beyond memory (Lucene readers); the collection is unusable afterwards."""
@@ -214,6 +231,8 @@ class Collection:
             close = getattr(index, "close", None)
             if callable(close):
                 close()
+        if self.segments is not None:
+            self.segments.close()
 
 
 # Reader per manifest kind; a sparse index's own reader then follows its manifest's backend (indexers/sparse.py).
@@ -258,6 +277,11 @@ def open_collection(folder: Path, *, use_gpu: bool = False) -> Collection:
     for index_dir in sorted((folder / "indexes").glob("*")):
         if not index_dir.name.startswith(".") and (index_dir / MANIFEST).is_file():
             _open_index(index_dir, col, use_gpu)
+    transforms = {n: i.matryoshka.transform if i.matryoshka else None for n, i in col.dense.items()}
+    try:
+        col.segments = LiveSegments(folder.parent, folder.name, docs, transforms)  # replays the log
+    except (sqlite3.DatabaseError, ValueError, KeyError) as exc:
+        raise IndexUnavailable(f"collection {folder.name!r}: unreadable write-ahead log ({exc})") from exc
     return col
 
 

@@ -4,7 +4,8 @@ A swap (``indexers/manifest.py``) killed before its first rename leaves a ``.tmp
 the renames (the complete new folder and the old one both aside, no ``final``): the swap is completed. Killed after:
 the stale ``.old-*`` is deleted. Half-deleted collections and temporary files go too. Writers call
 ``recover_collection`` under the collection's write lock before they write; readers call ``repair`` (it skips a
-collection whose writer is running). A later write-ahead log replays its tail here, after the folders are whole.
+collection whose writer is running). Then the write-ahead log (``indexers/segments/wal.py``) drops what the base
+already folded in; its tail is replayed when the collection opens (``indexers/segments/live.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from indexers.durable import fsync_dir
 from indexers.locks import LOCKS_DIR, collection_lock
+from indexers.segments.wal import WAL_DIR, truncate_folded
 
 log = logging.getLogger(__name__)
 SWAP = re.compile(r"^\.(?P<part>tmp|old)-(?P<final>.+)-(?P<token>[0-9a-f]{8})$")
@@ -74,6 +76,7 @@ def recover_collection(root: Path, name: str) -> list[str]:
         done += _finish_swaps(folder / "indexes") + _remove_temp_files(folder)
         for index in (folder / "indexes").iterdir() if (folder / "indexes").is_dir() else ():
             done += _remove_temp_files(index)
+        done += truncate_folded(root, name)  # the log's replay itself happens when the collection opens
     for line in done:
         log.warning("recovery of collection %s: %s", name, line)
     return done
@@ -109,7 +112,7 @@ def repair_root(root: Path) -> list[str]:
     for path in root.iterdir():
         if DELETED.match(path.name):
             shutil.rmtree(path, ignore_errors=True)
-        elif not path.name.startswith(".") and path.is_dir() and path.name != LOCKS_DIR:
+        elif not path.name.startswith(".") and path.is_dir() and path.name not in (LOCKS_DIR, WAL_DIR):
             names.add(path.name)
     for name in sorted(names):
         done += repair(root, name)

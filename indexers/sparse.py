@@ -36,6 +36,11 @@ class SparseIndex(Protocol):
     def batch_search(self, queries: dict[str, str], k: int, params: Bm25Params | None = None,
                      threads: int = 2, allowed: AllowedDocs | None = None) -> dict[str, list[tuple[str, float]]]: ...
 
+    def term_idf(self, term: str) -> float: ...  # collection statistics: the delta segment scores with them
+
+    @property
+    def avgdl(self) -> float: ...
+
 
 @dataclass(frozen=True)
 class SparseBackend:

@@ -19,7 +19,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,28 +41,16 @@ from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
 from indexers.matryoshka import MatryoshkaSpec, PrefixTransform
 from indexers.matryoshka.build import add_matryoshka
 from indexers.recovery import recover_collection
+from indexers.segments.codec import ChangeReport
+from indexers.segments.wal import remove_log
 from indexers.sparse import build_sparse_index, spec_of
-from indexers.sparse_encoders import SparseEncoder, SparseEncoderSpec, SparseVectors, build_sparse_encoder
+from indexers.sparse_encoders import SparseEncoder, SparseEncoderSpec, SparseVectors
 from kernel.errors import InvalidInput, NotFound
 from kernel.types import Doc
 
 log = logging.getLogger(__name__)
 EncoderFor = Callable[[EncoderSpec], Encoder]
 SparseEncoderFor = Callable[[SparseEncoderSpec], SparseEncoder]
-
-
-@dataclass(frozen=True)
-class ChangeReport:
-    """What one change did to a collection."""
-
-    name: str
-    doc_count: int
-    added: int = 0
-    replaced: int = 0
-    deleted: int = 0
-    not_found: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    versions: dict[str, str] = field(default_factory=dict)
 
 
 _SpecT = TypeVar("_SpecT", DenseIndexSpec, MatryoshkaSpec)
@@ -176,18 +163,24 @@ def apply_changes(
     deletes: Sequence[str] = (),
     sparse_encoder_for: SparseEncoderFor | None = None,
 ) -> ChangeReport:
-    """Upsert ``upserts`` (new ids added, existing ids replaced) and delete ``deletes``; rebuild every index.
+    """Fold the write-ahead log, then upsert ``upserts`` (new ids added, existing ids replaced) and delete
+    ``deletes``, rebuilding every index copy-on-write: the full compaction (``indexers/segments/merge.py``).
 
     With neither, the collection is rebuilt as it is (``rebuild``). Raises NotFound for an unknown collection.
     ``sparse_encoder_for`` loads the learned sparse indexes' document encoders (default: a fresh load each).
+    Live writes go through the log instead (``indexers/segments/live.py``: no rebuild per write).
     """
-    with collection_lock(root, name):
-        recover_collection(root, name)
-        return _apply(root, name, encoder_for, upserts, deletes, sparse_encoder_for or build_sparse_encoder)
+    from indexers.segments.merge import compact  # merge builds on this module's rebuild
+
+    return compact(root, name, encoder_for=encoder_for, sparse_encoder_for=sparse_encoder_for, upserts=upserts,
+                   deletes=deletes)
 
 
-def _apply(root: Path, name: str, encoder_for: EncoderFor, upserts: Sequence[Doc], deletes: Sequence[str],
-           sparse_encoder_for: SparseEncoderFor) -> ChangeReport:
+def rebuild_with(root: Path, name: str, encoder_for: EncoderFor, upserts: Sequence[Doc], deletes: Sequence[str],
+                 sparse_encoder_for: SparseEncoderFor, *, folded_seq: int | None = None) -> ChangeReport:
+    """The copy-on-write rebuild of collection ``name`` with ``upserts`` and ``deletes``; the caller holds its write
+    lock and has recovered it. ``folded_seq``: the last log change this base holds (``collection.json``'s
+    ``wal_seq``; None keeps the old one)."""
     folder = root / name
     if not (folder / DOCSTORE_FILE).is_file():
         raise NotFound(f"unknown collection {name!r}")
@@ -208,6 +201,8 @@ def _apply(root: Path, name: str, encoder_for: EncoderFor, upserts: Sequence[Doc
         info = json.loads((folder / INFO_FILE).read_text())
         info.update(doc_count=count, docstore_version=version,
                     updated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        if folded_seq is not None:
+            info["wal_seq"] = folded_seq
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
         (tmp / "indexes").mkdir()
         for index_dir in sorted((folder / "indexes").iterdir()):
@@ -238,4 +233,5 @@ def delete_collection(root: Path, name: str) -> None:
         trash = root / f".deleted-{name}-{os.getpid()}-{int(time.time())}"
         folder.rename(trash)
         fault_point("delete.after-rename", name)
+        remove_log(root, name)  # a crash before this leaves seqs the next base of this name records as folded
         shutil.rmtree(trash, ignore_errors=True)

@@ -150,6 +150,14 @@ class TracingSettings(_Group):
     service_name: str = "sieve"
 
 
+class WriteSettings(_Group):
+    """Live writes (``indexers/segments/``): each change is logged (fsync) and searchable from an in-memory delta;
+    a background merge folds the log into a new base once the delta reaches ``merge_after``."""
+
+    merge_after: int = Field(5000, ge=1, description="delta rows (upserted doc versions) + tombstones at which a "
+                                                     "background merge folds the log into a new base")
+
+
 class Settings(BaseSettings):
     """Read once at start-up and never mutated."""
 
@@ -187,6 +195,7 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = RateLimitSettings()
     cors: CorsSettings = CorsSettings()
     tracing: TracingSettings = TracingSettings()
+    writes: WriteSettings = WriteSettings()
     rerank: RerankSettings = Field(default_factory=RerankSettings)  # per Settings(): the default model is looked up
 
     def check_exposure(self) -> None:

@@ -10,7 +10,9 @@ from collections import OrderedDict
 from concurrent.futures import Executor
 
 from indexers.collection import Collection
+from indexers.docstore import metadata_json
 from indexers.filters import AllowedDocs, Filter, MetadataTable
+from indexers.segments.delta import Snapshot
 from service.retrieval import Trace, run_blocking
 
 CACHED_FILTERS = 32  # distinct filters kept per collection: each holds per index a row mask (1 byte per row),
@@ -29,7 +31,8 @@ class Filters:
         self._lock = threading.Lock()
 
     def _version(self) -> str:
-        return f"{self.collection.docs.version}|{self.collection.version}"
+        """The base's version: live writes do not touch the base (their delta docs are evaluated per request)."""
+        return f"{self.collection.docs.version}"
 
     def table(self) -> MetadataTable:
         """The metadata table of the collection's current version (built on first use)."""
@@ -60,6 +63,14 @@ class Filters:
             return None
         start = time.perf_counter()
         allowed = await run_blocking(self._executor, lambda: self.allowed_now(node))
+        if trace.snapshot is not None and not trace.snapshot.empty:
+            trace.delta_allowed = delta_allowed(trace.snapshot, node)
         trace.since("filter", start)
         trace.counts["filter.allowed"] = len(allowed)
         return allowed
+
+
+def delta_allowed(snap: Snapshot, node: Filter) -> frozenset[str]:
+    """The live delta docs (live writes since the base) that ``node`` lets through: a small table per request."""
+    table = MetadataTable((doc.id, metadata_json(doc.metadata)) for _, doc in snap.docs.values())
+    return table.allowed(node).ids

@@ -7,11 +7,14 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
+from typing import Any
 
 import numpy as np
 
 from indexers.filters import AllowedDocs
 from indexers.learned_sparse_backends import LearnedSparseIndex, encoder_spec, search_options
+from indexers.segments.delta import Snapshot
+from indexers.segments.scoring import fetch, merge, sparse_hits
 from indexers.sparse_encoders import SparseEncoder, SparseEncoderSpec, SparseVectors, build_sparse_encoder
 from kernel.errors import IndexUnavailable
 from kernel.types import Hit
@@ -152,6 +155,16 @@ class SpladeRetriever:
                                   f"{spec.splade_min_weight:g}; it matches nothing")
             return []
         start = time.perf_counter()
-        rows = await run_blocking(self._executor, lambda: self.index.search(vector, k, options, allowed))
+        snap, only = trace.snapshot, trace.delta_allowed if allowed is not None else None
+        rows = await run_blocking(self._executor, lambda: self._search(vector, k, options, snap, allowed, only))
         trace.since(f"{self.stage}.search", start)
-        return [Hit(doc_id, score, stage_scores={self.stage: score}) for doc_id, score in rows[0]]
+        return [Hit(doc_id, score, stage_scores={self.stage: score}) for doc_id, score in rows]
+
+    def _search(self, vector: SparseVectors, k: int, options: Any, snap: Snapshot | None, allowed: AllowedDocs | None,
+                only: frozenset[str] | None) -> list[tuple[str, float]]:
+        """The base's hits without tombstones, merged with the delta's exact dot products."""
+        rows = self.index.search(vector, fetch(snap, k), options, allowed)[0]
+        if snap is None or snap.empty:
+            return rows
+        delta = sparse_hits(snap, self.index.folder.name, self.index, vector, k, options, only)
+        return merge(rows, delta, snap, k, lambda d, s, _: (d, s))

@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, *, reranker: Reranker | None = 
             vector_cache=cache if settings.cache.vectors else None,
             result_cache=cache if settings.cache.results else None, reranker=reranker, metrics=metrics,
             model_dtype=settings.model_dtype, rerank=settings.rerank,
-            retire_after_s=settings.max_deadline_ms / 1000 + 60,
+            retire_after_s=settings.max_deadline_ms / 1000 + 60, merge_after=settings.writes.merge_after,
         )
         app.state.registry = registry
         app.state.cache = cache

@@ -15,6 +15,7 @@ from typing import Any
 
 from indexers.collection import Collection
 from indexers.filters import AllowedDocs
+from indexers.segments.delta import Snapshot
 from kernel.codec import pack_hits, unpack_extra, unpack_hits
 from kernel.errors import InvalidInput, NotFound
 from kernel.types import Hit
@@ -126,6 +127,8 @@ class Pipeline:
             DeadlineExceeded: no retriever finished within the budget.
         """
         retrievers = self.retrievers(spec)
+        if trace.snapshot is None:
+            trace.snapshot = self.snapshot()
         if len(retrievers) == 1:
             try:
                 async with asyncio.timeout(_seconds(deadline)):
@@ -176,7 +179,9 @@ class Pipeline:
     async def hydrate(self, hits: list[Hit], trace: Trace) -> list[Hit]:
         """Attach titles and texts from the doc store."""
         start = time.perf_counter()
-        docs = await run_blocking(self._executor, lambda: self.collection.docs.get_many([h.id for h in hits]))
+        live, snap, ids = self.collection.segments, trace.snapshot, [h.id for h in hits]
+        docs = await run_blocking(self._executor, lambda: live.get_many(ids, snap) if live is not None
+                                  else self.collection.docs.get_many(ids))
         trace.since("hydrate", start)
         return [replace(h, title=docs[h.id].title, text=docs[h.id].text, metadata=docs[h.id].metadata)
                 if h.id in docs else h for h in hits]
@@ -221,9 +226,9 @@ class Pipeline:
             rerank_call: this request's ``top_n`` and ``blend`` (default: the pipeline's, else the reranker's own).
         """
         start = time.perf_counter()
-        trace = Trace()
+        trace = Trace(snapshot=self.snapshot())  # one version (base + delta) for the whole request
         second, call = self._second_stage(spec, reranker, rerank_call)
-        key = self._result_key(query, k, spec, include_text, second, call)
+        key = self._result_key(query, k, spec, include_text, second, call, trace)
         if key is not None and (blob := await self._lookup(key, trace)) is not None:
             hits, counts = unpack_hits(blob)
             extra = unpack_extra(blob)
@@ -260,12 +265,17 @@ class Pipeline:
             return None, RerankCall()
         return reranker, call or reranker.defaults
 
+    def snapshot(self) -> Snapshot | None:
+        """The collection's current version of the delta (None: no live segments)."""
+        return self.collection.segments.current if self.collection.segments is not None else None
+
     def _result_key(self, query: str, k: int, spec: PipelineSpec, include_text: bool,
-                    reranker: Reranker | None, call: RerankCall) -> str | None:
+                    reranker: Reranker | None, call: RerankCall, trace: Trace) -> str | None:
         if self._cache is None:
             return None
         second = [reranker.name, call.model_dump(mode="json")] if reranker is not None else None
-        return cache_key("result", self.collection.name, self.collection.version, spec.model_dump(mode="json"),
+        version = self.collection.version_at(trace.snapshot.seq if trace.snapshot is not None else 0)
+        return cache_key("result", self.collection.name, version, spec.model_dump(mode="json"),
                          k, include_text, second, query)
 
     async def _lookup(self, key: str, trace: Trace) -> bytes | None:

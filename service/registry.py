@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from indexers.collection import Collection, list_collections, open_collection
-from kernel.errors import NotFound, SieveError
+from indexers.segments.codec import ChangeReport
+from indexers.segments.merge import compact
+from kernel.errors import IndexUnavailable, NotFound, SieveError
+from kernel.types import Doc
 from rankers.base import Reranker
 from rankers.specs import RerankCall
 from service.cache import Cache
@@ -42,8 +47,12 @@ class Registry:
                  batching: BatchingSettings | None = None, vector_cache: Cache | None = None,
                  result_cache: Cache | None = None, reranker: Reranker | None = None,
                  metrics: Metrics | None = None, model_dtype: str = "float32",
-                 rerank: RerankSettings | None = None, retire_after_s: float = 120.0) -> None:
+                 rerank: RerankSettings | None = None, retire_after_s: float = 120.0,
+                 merge_after: int = 5000) -> None:
         self.index_root = index_root
+        self.merge_after = merge_after  # delta size (rows + tombstones) that starts a background merge
+        self.write_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)  # log + swap, per collection
+        self.merging: dict[str, threading.Thread] = {}
         self.retire_after_s = retire_after_s  # a replaced collection is closed this long after (> any deadline)
         self.use_gpu = use_gpu
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sieve-work")
@@ -86,7 +95,7 @@ class Registry:
         else:
             self.errors.pop(collection.name, None)
         log.info("collection %s: %d docs, sparse %s, dense %s, learned sparse %s", collection.name,
-                 collection.docs.count, sorted(collection.sparse), sorted(collection.dense),
+                 collection.doc_count, sorted(collection.sparse), sorted(collection.dense),
                  sorted(collection.learned_sparse))
 
     def pipeline(self, name: str) -> Pipeline:
@@ -106,12 +115,49 @@ class Registry:
         self.close()
 
     def reload(self, name: str) -> None:
-        """Open the collection's current folder and swap its pipeline in (one dict assignment): requests already
-        running finish on the old version, new ones see the new one; the old version's Lucene readers are closed
-        once those requests have had ``retire_after_s`` to finish."""
-        old = self.pipelines.get(name)
-        self.add(open_collection(self.index_root / name, use_gpu=self.use_gpu))
+        """Open the collection's current folder (its log replayed) and swap its pipeline in (one dict assignment):
+        requests already running finish on the old version, new ones see the new one; the old version's Lucene
+        readers are closed once those requests have had ``retire_after_s`` to finish. Writes logged while it opened
+        are caught up under the write lock, so none is missing from the new version."""
+        fresh = open_collection(self.index_root / name, use_gpu=self.use_gpu)
+        with self.write_locks[name]:
+            if fresh.segments is not None:
+                fresh.segments.catch_up()
+            old = self.pipelines.get(name)
+            self.add(fresh)
         self._retire(old)
+
+    def write(self, name: str, upserts: Sequence[Doc] = (), deletes: Sequence[str] = ()) -> ChangeReport:
+        """Log one change (fsync) and apply it to the live collection in memory: no folder is reopened. Starts a
+        background merge once the delta reaches ``merge_after``. Blocking: call it on the executor."""
+        with self.write_locks[name]:
+            live = self.pipeline(name).collection.segments
+            if live is None:
+                raise IndexUnavailable(f"collection {name!r} was opened without its write-ahead log")
+            report = live.write(upserts, deletes, encoder_for=self.encoders.get,
+                                sparse_encoder_for=self.sparse_encoders.get)
+            if live.current.pending >= self.merge_after:
+                self.start_merge(name)
+        return report
+
+    def start_merge(self, name: str) -> bool:
+        """Fold the log into a new base on a background thread (one per collection at a time); False when one runs.
+        Writes go on meanwhile (they only append to the log); the new base is swapped in with ``reload``."""
+        if name in self.merging and self.merging[name].is_alive():
+            return False
+        thread = threading.Thread(target=self._merge, args=(name,), name=f"sieve-merge-{name}", daemon=True)
+        self.merging[name] = thread
+        thread.start()
+        return True
+
+    def _merge(self, name: str) -> None:
+        started = time.perf_counter()
+        try:
+            compact(self.index_root, name, encoder_for=self.encoders.get, sparse_encoder_for=self.sparse_encoders.get)
+            self.reload(name)
+            log.info("collection %s: merged the delta into a new base in %.1fs", name, time.perf_counter() - started)
+        except Exception:  # the log still holds every change: the next merge (or a restart) tries again
+            log.exception("collection %s: background merge failed; the delta keeps serving", name)
 
     def drop(self, name: str) -> None:
         self._retire(self.pipelines.pop(name, None))

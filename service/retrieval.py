@@ -13,8 +13,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexers.dense import DenseIndex
-from indexers.dense.index import Rows
+from indexers.dense.index import DenseRow, Rows
 from indexers.filters import AllowedDocs
+from indexers.segments.delta import Snapshot
+from indexers.segments.scoring import bm25_hits, dense_hits, fetch, merge
 from indexers.sparse import SparseIndex
 from kernel.types import Hit
 from service.encoders import AsyncEncoder
@@ -33,6 +35,8 @@ class Trace:
     warnings: list[str] = field(default_factory=list)  # what a stage wants the caller to know (truncated passages)
     explain: dict[str, dict[str, float]] = field(default_factory=dict)  # stage -> query term weights (explain)
     marks: list[tuple[str, float, float]] = field(default_factory=list)  # (stage, start, end) for tracing
+    snapshot: Snapshot | None = None  # the collection version (base + delta) this request reads, taken once
+    delta_allowed: frozenset[str] | None = None  # the filter's documents among the snapshot's delta docs
 
     def since(self, stage: str, start: float) -> None:
         end = time.perf_counter()
@@ -70,9 +74,19 @@ class SparseRetriever:
     async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
                      allowed: AllowedDocs | None = None) -> list[Hit]:
         start = time.perf_counter()
-        pairs = await run_blocking(self._executor, lambda: self.index.search(query, k, spec.bm25, allowed))
+        snap, only = trace.snapshot, trace.delta_allowed
+        pairs = await run_blocking(self._executor, lambda: self._search(query, k, spec, snap, allowed, only))
         trace.since(self.stage, start)
         return [Hit(doc_id, score, stage_scores={self.stage: score}) for doc_id, score in pairs]
+
+    def _search(self, query: str, k: int, spec: PipelineSpec, snap: Snapshot | None, allowed: AllowedDocs | None,
+                only: frozenset[str] | None) -> list[tuple[str, float]]:
+        """The base's hits without tombstones, merged with the delta's (scored with the base's statistics)."""
+        if snap is None or snap.empty:
+            return self.index.search(query, k, spec.bm25, allowed)
+        base = self.index.search(query, fetch(snap, k), spec.bm25, allowed)
+        delta = bm25_hits(snap, self.index, query, k, spec.bm25, only if allowed is not None else None)
+        return merge(base, delta, snap, k, lambda d, s, _: (d, s))
 
 
 class DenseRetriever:
@@ -99,6 +113,11 @@ class DenseRetriever:
     def _search(self, vector: NDArray[np.float32], k: int, spec: PipelineSpec, trace: Trace,
                 allowed: AllowedDocs | None) -> Rows:
         counts: dict[str, int] = {}
-        rows = self.index.search(vector, k, spec.dense, counts=counts, allowed=allowed)
+        snap = trace.snapshot
+        rows = self.index.search(vector, fetch(snap, k), spec.dense, counts=counts, allowed=allowed)
         trace.counts.update({f"{self.stage}.{name}": n for name, n in counts.items()})
-        return rows
+        if snap is None or snap.empty:
+            return rows
+        only = trace.delta_allowed if allowed is not None else None
+        delta = dense_hits(snap, self.index.folder.name, self.index, vector[0], k, spec.dense, only)
+        return [merge(rows[0], delta, snap, k, DenseRow)]

@@ -99,12 +99,19 @@ def _change_collection(collection: str, url: str | None, api_key: str | None, in
         typer.echo(json.dumps(resp.json(), indent=2))
         raise typer.Exit(0 if resp.is_success else 1)
     from indexers.encoders import build_encoder
+    from indexers.segments.live import write_offline
     from indexers.updates import apply_changes
 
     setup_logging()
-    report = apply_changes(settings_for(index_root).index_root, collection, encoder_for=build_encoder, **changes)  # type: ignore[arg-type]
+    settings = settings_for(index_root)
+    if changes:  # logged like the server's writes; merged here once the delta reaches writes.merge_after
+        report, pending = write_offline(settings.index_root, collection, encoder_for=build_encoder, **changes)  # type: ignore[arg-type]
+        if pending >= settings.writes.merge_after:
+            apply_changes(settings.index_root, collection, encoder_for=build_encoder)
+    else:  # rebuild: the full compaction
+        report = apply_changes(settings.index_root, collection, encoder_for=build_encoder)
     typer.echo(json.dumps(vars(report), indent=2))
-    typer.echo("changed on disk: a server already running serves the new version after a restart "
+    typer.echo("logged on disk: a server already running serves it after its next change, merge or restart "
                "(use --url to change a served collection live)", err=True)
 
 
@@ -124,7 +131,7 @@ def index_upsert(
     api_key: ApiKey = None,
     index_root: IndexRoot = None,
 ) -> None:
-    """Add or replace documents (same id = replace) and rebuild every index of the collection."""
+    """Add or replace documents (same id = replace): logged, searchable from the delta, merged in the background."""
     from indexers.corpus import OnError, read_jsonl
 
     docs = list(read_jsonl(source, Fields(id=id_field, text=text_field, title=title_field or None), OnError.stop))
@@ -140,7 +147,7 @@ def index_delete(
     api_key: ApiKey = None,
     index_root: IndexRoot = None,
 ) -> None:
-    """Delete documents by id and rebuild every index of the collection."""
+    """Delete documents by id (tombstones until the next merge)."""
     id_list = [i.strip() for i in ids.split(",") if i.strip()]
     _change_collection(collection, url, api_key, index_root, "documents/delete", {"ids": id_list},
                        deletes=id_list)

@@ -80,6 +80,18 @@ class Bm25Index:
         top = top[np.lexsort((self._id_rank[top], -scores[top]))]
         return list(zip([self.doc_ids[i] for i in top.tolist()], scores[top].tolist(), strict=True))
 
+    @property
+    def avgdl(self) -> float:
+        """Average document length (Lucene's: unrounded lengths), a collection statistic the delta scores with."""
+        return self._avgdl
+
+    def term_idf(self, term: str) -> float:
+        """BM25 idf of an analysed ``term`` in this index (a term it lacks: document frequency 0)."""
+        if term in self._vocab:
+            return float(self._idf[self._vocab[term]])
+        n = len(self.doc_ids)
+        return float(np.float32(np.log(1 + (n + 0.5) / 0.5)))
+
     def batch_search(
         self, queries: dict[str, str], k: int, params: Bm25Params | None = None, threads: int = 1,
         allowed: AllowedDocs | None = None,

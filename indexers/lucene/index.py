@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from indexers.filters import AllowedDocs
@@ -81,6 +82,8 @@ class LuceneIndex:
         self._opened: list[Any] = []
         self._tunable = max(1, tunable)
         self._lock = threading.Lock()
+        self._reader: tuple[Any, int, float] | None = None  # index reader, docs, avgdl: the delta's statistics
+        self._dfs: dict[str, int] = {}
 
     def _open(self) -> Any:
         from pyserini.search.lucene import LuceneSearcher
@@ -146,6 +149,31 @@ class LuceneIndex:
         ids = list(queries)
         results = self._run(params, lambda s: s.batch_search([queries[i] for i in ids], ids, k=k, threads=threads))
         return {qid: [(h.docid, float(h.score)) for h in results.get(qid, [])] for qid in ids}
+
+    def _stats(self) -> tuple[Any, int, float]:
+        """Pyserini's index reader, documents and average length (opened on first use: only the delta needs it)."""
+        with self._lock:
+            if self._reader is None:
+                from pyserini.index.lucene import LuceneIndexReader
+
+                reader = LuceneIndexReader(str(self.folder))
+                stats = reader.stats()
+                docs = int(stats["documents"])
+                self._reader = (reader, docs, float(stats["total_terms"]) / max(docs, 1))
+            return self._reader
+
+    @property
+    def avgdl(self) -> float:
+        """Average document length (sumTotalTermFreq / docCount), the statistic BM25 normalises with."""
+        return self._stats()[2]
+
+    def term_idf(self, term: str) -> float:
+        """Lucene's BM25 idf of an analysed ``term`` in this index (the delta segment scores with it)."""
+        reader, docs, _ = self._stats()
+        if term not in self._dfs:
+            df, _ = reader.get_term_counts(term, analyzer=None)
+            self._dfs[term] = int(df or 0)
+        return float(np.float32(np.log(1 + (docs - self._dfs[term] + 0.5) / (self._dfs[term] + 0.5))))
 
     def close(self) -> None:
         """Close every searcher (their Lucene readers); the index is unusable afterwards."""

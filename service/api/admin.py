@@ -1,8 +1,10 @@
 """Collections admin: create a collection, upsert and delete documents, rebuild, drop — live.
 
-Each change rebuilds the collection copy-on-write (``indexers/updates.py``) on the worker pool, then swaps the new
-version into the registry; searches running meanwhile finish on the old version. Changes to one collection are
-serialised; different collections change independently. Every route needs an API key with the admin scope
+Upserts and deletes are logged (fsync, before the 200) and applied to the live collection's delta in memory
+(``Registry.write``, ``indexers/segments/``): searchable at once, no rebuild, no reopen; a background merge folds
+the delta into the base later. ``rebuild`` is the full compaction (``indexers/updates.py``, copy-on-write) followed
+by a swap; searches running meanwhile finish on the old version. Changes to one collection are serialised;
+different collections change independently. Every route needs an API key with the admin scope
 (when keys are configured; see ``service/auth.py``), applied where the router is included.
 """
 
@@ -17,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from indexers.dense import DenseIndexSpec
 from indexers.dense.factory import check_factory
 from indexers.encoders import EncoderSpec
-from indexers.updates import ChangeReport, apply_changes, create_collection, delete_collection
+from indexers.segments.codec import ChangeReport
+from indexers.updates import apply_changes, create_collection, delete_collection
 from kernel.errors import InvalidInput
 from kernel.types import Doc
 from service.config import Settings
@@ -92,6 +95,9 @@ class ChangeResponse(BaseModel):
     not_found: list[str]
     seconds: float
     versions: dict[str, str]
+    seq: int = Field(0, description="the write-ahead log's sequence number of the change")
+    timings_ms: dict[str, float] = Field(default_factory=dict, description="a logged write's stages: encode, log "
+                                                                           "(append + fsync), apply (the delta)")
 
 
 def _out(report: ChangeReport) -> ChangeResponse:
@@ -128,28 +134,32 @@ async def create(body: CreateRequest, registry: RegistryDep, settings: SettingsD
     return _out(report)
 
 
-async def _change(registry: RegistryDep, name: str, **changes: object) -> ChangeResponse:
-    async with registry.locks[name]:
-        report = await run_blocking(registry.executor, lambda: apply_changes(
-            registry.index_root, name, encoder_for=registry.encoders.get,
-            sparse_encoder_for=registry.sparse_encoders.get, **changes))  # type: ignore[arg-type]
-        await run_blocking(registry.executor, lambda: registry.reload(name))
+async def _write(registry: RegistryDep, name: str, upserts: list[Doc], deletes: list[str]) -> ChangeResponse:
+    registry.pipeline(name)  # 404 before anything is encoded
+    async with registry.locks[name]:  # waiting writers wait here, not on a worker thread
+        report = await run_blocking(registry.executor, lambda: registry.write(name, upserts, deletes))
     return _out(report)
 
 
 @router.post("/{name}/documents", response_model=ChangeResponse)
 async def upsert(name: Name, body: UpsertRequest, registry: RegistryDep) -> ChangeResponse:
-    return await _change(registry, name, upserts=[d.doc() for d in body.documents])
+    return await _write(registry, name, [d.doc() for d in body.documents], [])
 
 
 @router.post("/{name}/documents/delete", response_model=ChangeResponse)
 async def delete_documents(name: Name, body: DeleteRequest, registry: RegistryDep) -> ChangeResponse:
-    return await _change(registry, name, deletes=body.ids)
+    return await _write(registry, name, [], body.ids)
 
 
 @router.post("/{name}/rebuild", response_model=ChangeResponse)
 async def rebuild(name: Name, registry: RegistryDep) -> ChangeResponse:
-    return await _change(registry, name)
+    """The full compaction: the log folded in, every index rebuilt copy-on-write, then swapped in."""
+    async with registry.locks[name]:
+        report = await run_blocking(registry.executor, lambda: apply_changes(
+            registry.index_root, name, encoder_for=registry.encoders.get,
+            sparse_encoder_for=registry.sparse_encoders.get))
+        await run_blocking(registry.executor, lambda: registry.reload(name))
+    return _out(report)
 
 
 @router.delete("/{name}", status_code=204)

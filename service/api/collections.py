@@ -22,5 +22,5 @@ async def list_collections(registry: RegistryDep) -> CollectionsResponse:
                       build=i.manifest.build)
             for n, i in col.indexes.items()
         ]
-        out.append(CollectionInfo(name=name, doc_count=col.docs.count, version=col.version, indexes=indexes))
+        out.append(CollectionInfo(name=name, doc_count=col.doc_count, version=col.version, indexes=indexes))
     return CollectionsResponse(collections=out)
