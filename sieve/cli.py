@@ -53,12 +53,19 @@ def query(
     retriever: str = "hybrid",
     k: int = 5,
     url: Annotated[str | None, typer.Option(help="a running server; default: search in-process")] = None,
+    filter_json: Annotated[str | None, typer.Option("--filter", help='a metadata filter as JSON, e.g. '
+                                                    '\'{"field": "year", "gte": 2015}\'')] = None,
     index_root: IndexRoot = None,
 ) -> None:
     """Search one collection and print the hits as JSON."""
     import httpx
 
-    body = {"collection": collection, "query": text, "k": k, "retriever": retriever}
+    body: dict[str, object] = {"collection": collection, "query": text, "k": k, "retriever": retriever}
+    if filter_json:
+        try:
+            body["filter"] = json.loads(filter_json)
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(f"not JSON: {exc.msg}", param_hint="--filter") from None
     if url:
         resp = httpx.post(f"{url}/v1/search", json=body, timeout=60)
         typer.echo(json.dumps(resp.json(), indent=2))

@@ -134,7 +134,6 @@ class DenseIndex:
         """
         options = options or DenseSearchOptions()
         counts = counts if counts is not None else {}
-        sel = None
         if allowed is not None:
             rows = self.rowmap.rows(allowed)
             counts["allowed"] = len(rows)
@@ -145,12 +144,14 @@ class DenseIndex:
                 counts["exact"] = len(queries)
                 s, p = filtered.exact(self.vectors(), rows, queries, self._fetch(k))
                 return [self._row(si, pi, k) for si, pi in zip(s, p, strict=True)]
-            sel = filtered.selector(allowed, self.rowmap, len(self.docids))
         if options.funnel is not None:
-            return self._funnel(queries, k, options.funnel, counts, sel)
+            return self._funnel(queries, k, options.funnel, counts, self._selector(allowed))
         if options.dimensions is not None:
-            return self._prefix(queries, k, options.dimensions, sel)
+            return self._prefix(queries, k, options.dimensions, allowed, counts)
         return self._full(queries, k, options.ef_search, allowed, counts)
+
+    def _selector(self, allowed: AllowedDocs | None) -> faiss.IDSelector | None:
+        return None if allowed is None else filtered.selector(allowed, self.rowmap, len(self.docids))
 
     def _full(self, queries: NDArray[np.float32], k: int, ef_search: int | None,
               allowed: AllowedDocs | None = None, counts: dict[str, int] | None = None) -> Rows:
@@ -197,18 +198,13 @@ class DenseIndex:
                                "add them with `sieve index matryoshka`")
         return self.matryoshka
 
-    def _prefix(self, queries: NDArray[np.float32], k: int, dims: int, sel: faiss.IDSelector | None = None) -> Rows:
+    def _prefix(self, queries: NDArray[np.float32], k: int, dims: int, allowed: AllowedDocs | None = None,
+                counts: dict[str, int] | None = None) -> Rows:
         """Search at a Matryoshka prefix dimension (truncate, renormalise); the full dimension is the plain index."""
         if dims == self.dim and (self.matryoshka is None or self.matryoshka.transform.preserves_full_scores):
-            return self._full(queries, k, None) if sel is None else self._selected(queries, k, sel)
-        scores, positions = self._view(f"{dims}-dim prefixes").search(queries, self._fetch(k), dims, sel)
-        return [self._row(s, p, k) for s, p in zip(scores, positions, strict=True)]
-
-    def _selected(self, queries: NDArray[np.float32], k: int, sel: faiss.IDSelector) -> Rows:
-        """The full index searched through a selector only (a filtered full-dimension prefix search)."""
-        params = filtered.with_selector(self._params, sel, self._fetch(k))
-        scores, positions = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), self._fetch(k),
-                                               params=params)
+            return self._full(queries, k, None, allowed, counts)
+        view = self._view(f"{dims}-dim prefixes")
+        scores, positions = view.search(queries, self._fetch(k), dims, self._selector(allowed))
         return [self._row(s, p, k) for s, p in zip(scores, positions, strict=True)]
 
     def _funnel(self, queries: NDArray[np.float32], k: int, funnel: FunnelOptions,

@@ -10,7 +10,7 @@ No encoding happens here: vectors come with the change (from the request, or fro
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -40,8 +40,8 @@ class Rows:
                                                                           strict=True)),
                            dtype=bool, count=len(self.owners))
 
-    def plus(self, owners: list[str], seq: int) -> Rows:
-        return Rows(self.owners + tuple(owners), np.concatenate([self.seqs, np.full(len(owners), seq, np.int64)]))
+    def plus(self, owners: list[str], seqs: list[int]) -> Rows:
+        return Rows(self.owners + tuple(owners), np.concatenate([self.seqs, np.asarray(seqs, np.int64)]))
 
 
 def cat(a: NDArray[Any] | None, b: NDArray[Any]) -> NDArray[Any]:
@@ -59,12 +59,16 @@ class DenseSegment:
     spans: NDArray[np.int64] | None = None
     cache: dict[Any, Any] = field(default_factory=dict)  # search matrices/indexes per mode, built on first use
 
-    def plus(self, add: DenseRows, ids: list[str], seq: int, transform: PrefixTransform | None) -> DenseSegment:
-        vecs = np.asarray(add.vectors, np.float32).reshape(-1, self.dim)
+    def plus(self, parts: list[tuple[DenseRows, list[str], int]], transform: PrefixTransform | None
+             ) -> DenseSegment:
+        """With the rows of ``parts`` (rows, the change's upserted ids, its seq) appended, in one copy."""
+        vecs = np.concatenate([np.asarray(a.vectors, np.float32).reshape(-1, self.dim) for a, _, _ in parts])
         applied = None if transform is None else cat(self.applied, transform.apply(vecs))
-        spans = None if add.spans is None else cat(self.spans, np.asarray(add.spans, np.int64).reshape(-1, 2))
-        return DenseSegment(self.dim, self.rows.plus([ids[int(i)] for i in add.owners], seq), cat(self.vectors, vecs),
-                            applied, spans)
+        spans = None if parts[0][0].spans is None else cat(self.spans, np.concatenate(
+            [np.asarray(a.spans, np.int64).reshape(-1, 2) for a, _, _ in parts]))
+        owners = [ids[int(i)] for a, ids, _ in parts for i in a.owners]
+        seqs = [seq for a, _, seq in parts for _ in a.owners]
+        return DenseSegment(self.dim, self.rows.plus(owners, seqs), cat(self.vectors, vecs), applied, spans)
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,18 +79,25 @@ class TextSegment:
     lengths: NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
     postings: Mapping[str, tuple[tuple[int, ...], tuple[float, ...]]] = field(default_factory=dict)
 
-    def plus(self, docs: Iterable[Doc], seq: int) -> TextSegment:
+    def plus(self, items: Iterable[tuple[Doc, int]]) -> TextSegment:
+        """With ``(doc, seq)`` rows appended: the postings dict copied once, each touched term's postings once."""
         postings = dict(self.postings)
-        lengths, owners, row = [], [], len(self.rows.owners)
-        for doc in docs:
+        grown: dict[str, tuple[list[int], list[float]]] = {}
+        lengths, owners, seqs, row = [], [], [], len(self.rows.owners)
+        for doc, seq in items:
             terms = analyze(doc.contents)
             for term, tf in Counter(terms).items():
-                rows, tfs = postings.get(term, ((), ()))
-                postings[term] = (rows + (row,), tfs + (float(tf),))
+                add_rows, add_tfs = grown.setdefault(term, ([], []))
+                add_rows.append(row)
+                add_tfs.append(float(tf))
             lengths.append(lucene_length(len(terms)))
             owners.append(doc.id)
+            seqs.append(seq)
             row += 1
-        return TextSegment(self.rows.plus(owners, seq),
+        for term, (add_rows, add_tfs) in grown.items():
+            rows, tfs = postings.get(term, ((), ()))
+            postings[term] = (rows + tuple(add_rows), tfs + tuple(add_tfs))
+        return TextSegment(self.rows.plus(owners, seqs),
                            np.concatenate([self.lengths, np.asarray(lengths, np.float32)]), postings)
 
 
@@ -99,9 +110,11 @@ class SparseSegment:
     vectors: SparseVectors | None = None
     cache: dict[Any, Any] = field(default_factory=dict)
 
-    def plus(self, add: SparseVectors, ids: list[str], seq: int) -> SparseSegment:
-        vectors = add if self.vectors is None else SparseVectors.concat([self.vectors, add], self.dim)
-        return SparseSegment(self.dim, self.rows.plus(ids, seq), vectors)
+    def plus(self, parts: list[tuple[SparseVectors, list[str], int]]) -> SparseSegment:
+        old = [] if self.vectors is None else [self.vectors]
+        vectors = SparseVectors.concat([*old, *(v for v, _, _ in parts)], self.dim)
+        return SparseSegment(self.dim, self.rows.plus([i for _, ids, _ in parts for i in ids],
+                                                      [seq for _, ids, seq in parts for _ in ids]), vectors)
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,24 +151,41 @@ class Snapshot:
 
     def apply(self, change: Change, in_base: InBase, transforms: Mapping[str, PrefixTransform | None]) -> Snapshot:
         """The snapshot after ``change`` (already logged: ``change.seq`` set)."""
-        touched = [d.id for d in change.upserts] + list(change.deletes)
+        return self.apply_many([change], in_base, transforms)
+
+    def apply_many(self, changes: Sequence[Change], in_base: InBase,
+                   transforms: Mapping[str, PrefixTransform | None]) -> Snapshot:
+        """The snapshot after ``changes`` in order (a replay: one base lookup, each segment extended once)."""
+        if not changes:
+            return self
+        touched = list(dict.fromkeys(i for c in changes for i in (*(d.id for d in c.upserts), *c.deletes)))
         present = in_base(touched) if touched else set()
-        docs = dict(self.docs)
-        for doc_id in change.deletes:
-            docs.pop(doc_id, None)
-        for doc in change.upserts:
-            docs[doc.id] = (change.seq, doc)
-        ids = [d.id for d in change.upserts]
+        docs, dead = dict(self.docs), set(self.dead)
+        text: list[tuple[Doc, int]] = []
+        dense_parts: dict[str, list[tuple[DenseRows, list[str], int]]] = {}
+        sparse_parts: dict[str, list[tuple[SparseVectors, list[str], int]]] = {}
+        for change in changes:
+            for doc_id in change.deletes:
+                docs.pop(doc_id, None)
+            for doc in change.upserts:
+                docs[doc.id] = (change.seq, doc)
+            dead |= present & {*(d.id for d in change.upserts), *change.deletes}
+            ids = [d.id for d in change.upserts]
+            text += [(d, change.seq) for d in change.upserts]
+            for name, add in change.dense.items():
+                dense_parts.setdefault(name, []).append((add, ids, change.seq))
+            for name, vecs in change.sparse.items():
+                sparse_parts.setdefault(name, []).append((vecs, ids, change.seq))
         dense = dict(self.dense)
-        for name, add in change.dense.items():
-            seg = dense.get(name) or DenseSegment(int(np.asarray(add.vectors).shape[1]))
-            dense[name] = seg.plus(add, ids, change.seq, transforms.get(name))
+        for name, parts in dense_parts.items():
+            seg = dense.get(name) or DenseSegment(int(np.asarray(parts[0][0].vectors).shape[1]))
+            dense[name] = seg.plus(parts, transforms.get(name))
         sparse = dict(self.sparse)
-        for name, vecs in change.sparse.items():
-            sparse[name] = (sparse.get(name) or SparseSegment(vecs.dim)).plus(vecs, ids, change.seq)
-        return replace(self, seq=change.seq, docs=docs, dead=self.dead | (present & set(touched)),
-                       text=self.text.plus(change.upserts, change.seq) if change.upserts else self.text,
-                       dense=dense, sparse=sparse, rows=self.rows + len(change.upserts), changes=self.changes + 1)
+        for name, sparts in sparse_parts.items():
+            sparse[name] = (sparse.get(name) or SparseSegment(sparts[0][0].dim)).plus(sparts)
+        return replace(self, seq=changes[-1].seq, docs=docs, dead=frozenset(dead),
+                       text=self.text.plus(text) if text else self.text, dense=dense, sparse=sparse,
+                       rows=self.rows + len(text), changes=self.changes + len(changes))
 
     def doc(self, doc_id: str) -> Doc | None:
         entry = self.docs.get(doc_id)

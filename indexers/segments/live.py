@@ -61,10 +61,7 @@ class LiveSegments:
             self._log = WriteAheadLog(wal_path(self.root, self.name))
         with self.lock:
             changes = self._log.read(after=self.current.seq)
-            snap = self.current
-            for change in changes:
-                snap = snap.apply(change, self.in_base, self.transforms)
-            self.current = snap
+            self.current = self.current.apply_many(changes, self.in_base, self.transforms)
         return len(changes)
 
     def visible(self, ids: Sequence[str], snap: Snapshot | None = None) -> set[str]:

@@ -173,9 +173,9 @@ def test_hnsw_every_allowed_document_comes_back(meta_collection: Collection, que
         assert [d for d, _ in rows] == [d for d, _ in _post(full, allowed, len(allowed))]
 
 
-@pytest.mark.parametrize("options", [DenseSearchOptions(dimensions=64),
+@pytest.mark.parametrize("options", [DenseSearchOptions(dimensions=64), DenseSearchOptions(dimensions=384),
                                      DenseSearchOptions(funnel=FunnelOptions(dims=32, shortlist=200))],
-                         ids=["prefix", "funnel"])
+                         ids=["prefix", "full-dimension", "funnel"])
 def test_matryoshka_paths_filtered(meta_collection: Collection, table: MetadataTable, queries: list[str],
                                    options: DenseSearchOptions) -> None:
     index = meta_collection.dense["dense"]
