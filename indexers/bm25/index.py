@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,21 @@ class Bm25Index:
         self._id_rank = np.argsort(np.argsort(np.asarray(self.doc_ids, dtype=object), kind="stable")).astype(np.int32)
         self.k1, self.b = float(self.manifest.build["k1"]), float(self.manifest.build["b"])
         self._avgdl = float(self.manifest.build["avgdl"])
+
+    def use_stats(self, docs: int, avgdl: float, df: Mapping[str, int]) -> None:
+        """Score with collection-wide statistics (a shard of a sharded collection, as Elasticsearch's DFS mode):
+        ``docs`` documents, average length ``avgdl`` and ``df`` (term -> documents holding it) over all shards.
+        The idf and weight columns are recomputed with the build's own formulas, so this shard's scores equal those
+        a single index over the whole collection gives its documents."""
+        local = np.diff(np.asarray(self._bounds, dtype=np.int64))
+        terms = sorted(self._vocab, key=self._vocab.__getitem__)
+        global_df = np.asarray([df.get(t, 0) for t in terms], dtype=np.int64)
+        if np.any(global_df < local):
+            raise IndexUnavailable(f"{self.manifest.name}: collection-wide statistics older than the index "
+                                   "(a term's df below this shard's own); recollect them")
+        idf = np.log(1 + (docs - global_df + 0.5) / (global_df + 0.5)).astype(np.float32)
+        weights = bm25_weights(self._tfs, self._lengths[self._docs], np.repeat(idf, local), avgdl, self.k1, self.b)
+        self._idf, self._avgdl, self._weights = idf, float(avgdl), weights
 
     def _column(self, term: int, count: int, params: Bm25Params) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
         start, end = self._bounds[term], self._bounds[term + 1]
