@@ -48,7 +48,8 @@ class Bm25Index:
         ``docs`` documents, average length ``avgdl`` and ``df`` (term -> documents holding it) over all shards.
         The idf and weight columns are recomputed with the build's own formulas, so this shard's scores equal those
         a single index over the whole collection gives its documents."""
-        local = np.diff(np.asarray(self._bounds, dtype=np.int64))
+        bounds = np.asarray(self._bounds, dtype=np.int64)
+        local = bounds[1:] - bounds[:-1]
         terms = sorted(self._vocab, key=self._vocab.__getitem__)
         global_df = np.asarray([df.get(t, 0) for t in terms], dtype=np.int64)
         if np.any(global_df < local):

@@ -150,7 +150,7 @@ def write_shard(batch: dict[str, np.ndarray], out: str, shards: int, plan: str, 
     for dspec in spec.dense:
         staging = folder / f".vectors-{dspec.name}"
         staging.mkdir()
-        np.save(staging / VECTORS_FILE, np.ascontiguousarray(np.stack(batch[f"vec_{dspec.name}"])[order],
+        np.save(staging / VECTORS_FILE, np.ascontiguousarray(np.stack(list(batch[f"vec_{dspec.name}"]))[order],
                                                              dtype=np.float32))
         (staging / DOCIDS_FILE).write_text("\n".join(ids) + "\n")
         build_dense_index(iter(docs), len(docs), cast(Encoder, infos[dspec.name]), folder / "indexes" / dspec.name,

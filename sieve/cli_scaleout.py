@@ -1,0 +1,56 @@
+"""The sharded (Ray) side of ``sieve index build --ray [ADDRESS] --shards N`` and ``sieve serve --ray [ADDRESS]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from indexers.bm25 import Bm25IndexSpec
+    from indexers.dense import DenseIndexSpec
+    from indexers.lucene import LuceneIndexSpec
+
+LOCAL = "local"  # ``--ray`` without an address: a local cluster started for the command
+RayOption = Annotated[str | None, typer.Option(
+    "--ray", is_flag=False, flag_value=LOCAL, metavar="[ADDRESS]",
+    help="run on Ray: a cluster ADDRESS (ray://host:10001, auto), or alone: a local cluster (2 CPUs) for the "
+         "command [needs pip install 'sieve[ray]']")]
+ShardsOption = Annotated[int, typer.Option(min=1, help="with --ray: shards (document -> shard by blake2b of its id)")]
+WorkersOption = Annotated[int, typer.Option(min=1, help="with --ray: encoder actors (one model load each)")]
+ReuseOption = Annotated[list[str] | None, typer.Option(
+    help="with --ray: NAME=FOLDER, dense index NAME takes its vectors from a built single-node index folder "
+         "(same encoder) instead of encoding; repeatable")]
+
+
+def address_of(ray: str) -> str | None:
+    return None if ray == LOCAL else ray
+
+
+def build_sharded_cli(*, collection: str, source: Path, index_root: Path, ray: str, shards: int, encoder_workers: int,
+                      sparse: tuple[LuceneIndexSpec | Bm25IndexSpec, ...], dense: tuple[DenseIndexSpec, ...],
+                      reuse: list[str] | None, limit: int | None, **read: object) -> None:
+    """Build a sharded collection: native BM25 only (Lucene shards would score with their own statistics), dense
+    indexes of whole documents without Matryoshka prefixes."""
+    from indexers.bm25 import Bm25IndexSpec
+    from indexers.sharding.build import ShardedPlan, build_sharded
+
+    native = tuple(s for s in sparse if isinstance(s, Bm25IndexSpec))
+    for skipped in sorted({s.name for s in sparse} - {s.name for s in native}):
+        typer.echo(f"{collection}/{skipped}: skipped (sharded BM25 is served by the native backend only, with "
+                   "collection-wide statistics)", err=True)
+    pairs = [r.partition("=") for r in reuse or ()]
+    if any(not sep for _, sep, _ in pairs):
+        raise typer.BadParameter("--reuse-vectors takes NAME=FOLDER")
+    plan = ShardedPlan(name=collection, source=source, shards=shards, limit=limit, sparse=native,
+                       dense=tuple(d.model_copy(update={"prefixes": None}) for d in dense),
+                       encoder_workers=encoder_workers, reuse_vectors={n: Path(f) for n, _, f in pairs},
+                       **read)  # type: ignore[arg-type]
+    manifest = build_sharded(plan, index_root, address=address_of(ray))
+    build = manifest.build
+    typer.echo(f"{collection}: {manifest.doc_count} docs in {manifest.shards} shards {list(manifest.doc_counts)}, "
+               f"indexes {sorted(manifest.indexes)}, ids checked ({build['ids_checked']}), built in "
+               f"{build['seconds']}s" + (f"; encoding {build['encode_docs_per_second']} docs/s with "
+                                         f"{manifest.encoder_workers} encoder actors"
+                                         if build.get("encode_seconds") else ""))
