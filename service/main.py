@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, *, reranker: Reranker | None = 
 
             sharded = ShardedServing(registry, settings.ray)  # start-up: nothing is served yet
         app.state.registry = registry
+        app.state.sharded = sharded
         app.state.cache = cache
         app.state.ready = True
         log.info("serving %d collections from %s; cache %s; batching %s", len(registry.pipelines),

@@ -99,6 +99,11 @@ class ShardRouter:
         trace.counts[f"{stage}.shards_answered"] = len(answered)
         return answered
 
+    def reload(self) -> None:
+        """Every actor reopens its shard and the statistics (after a change to any shard: N, avgdl and df moved)."""
+        self.manifest = ShardedManifest.read(self.root)
+        self.ray.get([a.reload.remote() for replicas in self.actors for a in replicas])
+
     def close(self) -> None:
         for replicas in self.actors:
             for a in replicas:
@@ -222,6 +227,11 @@ def open_sharded(folder: Path, settings: RaySettings) -> ShardedCollection:
     manifest = ShardedManifest.read(folder)
     router = ShardRouter(folder, manifest, settings)
     router.wait_ready()
+    return _collection(router)
+
+
+def _collection(router: ShardRouter) -> ShardedCollection:
+    manifest, folder = router.manifest, router.root
     col = ShardedCollection(manifest.name, folder, cast(DocStore, ShardedDocs(router)), router=router)
     for name, kind in manifest.indexes.items():
         getattr(col, kind)[name] = _index_view(folder, manifest, name)
@@ -256,6 +266,17 @@ class ShardedServing:
                 continue
             self.collections.append(col)
             registry.add(col, ShardedPipeline)
+
+    def reload(self, registry: Registry, name: str) -> None:
+        """Serve a sharded collection's new version after a change on disk (``indexers/sharding/updates.py``): the
+        same actors reopen their shards and the statistics; the pipeline is swapped in with the new version."""
+        for i, col in enumerate(self.collections):
+            if col.name == name and col.router is not None:
+                col.router.reload()
+                self.collections[i] = _collection(col.router)
+                registry.add(self.collections[i], ShardedPipeline)
+                return
+        raise NotFound(f"no sharded collection {name!r} is served")
 
     def close(self) -> None:
         for col in self.collections:

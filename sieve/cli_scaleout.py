@@ -12,11 +12,12 @@ if TYPE_CHECKING:
     from indexers.dense import DenseIndexSpec
     from indexers.lucene import LuceneIndexSpec
 
-LOCAL = "local"  # ``--ray`` without an address: a local cluster started for the command
-RayOption = Annotated[str | None, typer.Option(
-    "--ray", is_flag=False, flag_value=LOCAL, metavar="[ADDRESS]",
-    help="run on Ray: a cluster ADDRESS (ray://host:10001, auto), or alone: a local cluster (2 CPUs) for the "
-         "command [needs pip install 'sieve[ray]']")]
+# Typer has no option with an optional value, so ``--ray [ADDRESS]`` is spelled ``--ray [--ray-address ADDRESS]``.
+RayOption = Annotated[bool, typer.Option(
+    "--ray", help="run on Ray: a local cluster (2 CPUs) for the command, or the one --ray-address names "
+                  "[needs pip install 'sieve[ray]']")]
+RayAddressOption = Annotated[str | None, typer.Option(
+    help="an existing Ray cluster (ray://host:10001, auto); implies --ray")]
 ShardsOption = Annotated[int, typer.Option(min=1, help="with --ray: shards (document -> shard by blake2b of its id)")]
 WorkersOption = Annotated[int, typer.Option(min=1, help="with --ray: encoder actors (one model load each)")]
 ReuseOption = Annotated[list[str] | None, typer.Option(
@@ -24,13 +25,10 @@ ReuseOption = Annotated[list[str] | None, typer.Option(
          "(same encoder) instead of encoding; repeatable")]
 
 
-def address_of(ray: str) -> str | None:
-    return None if ray == LOCAL else ray
-
-
-def build_sharded_cli(*, collection: str, source: Path, index_root: Path, ray: str, shards: int, encoder_workers: int,
-                      sparse: tuple[LuceneIndexSpec | Bm25IndexSpec, ...], dense: tuple[DenseIndexSpec, ...],
-                      reuse: list[str] | None, limit: int | None, **read: object) -> None:
+def build_sharded_cli(*, collection: str, source: Path, index_root: Path, address: str | None, shards: int,
+                      encoder_workers: int, sparse: tuple[LuceneIndexSpec | Bm25IndexSpec, ...],
+                      dense: tuple[DenseIndexSpec, ...], reuse: list[str] | None, limit: int | None,
+                      **read: object) -> None:
     """Build a sharded collection: native BM25 only (Lucene shards would score with their own statistics), dense
     indexes of whole documents without Matryoshka prefixes."""
     from indexers.bm25 import Bm25IndexSpec
@@ -46,8 +44,8 @@ def build_sharded_cli(*, collection: str, source: Path, index_root: Path, ray: s
     plan = ShardedPlan(name=collection, source=source, shards=shards, limit=limit, sparse=native,
                        dense=tuple(d.model_copy(update={"prefixes": None}) for d in dense),
                        encoder_workers=encoder_workers, reuse_vectors={n: Path(f) for n, _, f in pairs},
-                       **read)  # type: ignore[arg-type]
-    manifest = build_sharded(plan, index_root, address=address_of(ray))
+                       **read)
+    manifest = build_sharded(plan, index_root, address=address)
     build = manifest.build
     typer.echo(f"{collection}: {manifest.doc_count} docs in {manifest.shards} shards {list(manifest.doc_counts)}, "
                f"indexes {sorted(manifest.indexes)}, ids checked ({build['ids_checked']}), built in "

@@ -87,8 +87,12 @@ class Bm25Index:
         # One C call sums every posting into per-doc scores (cheaper than a scatter-add per term).
         scores = np.bincount(np.concatenate([d for d, _ in columns]), np.concatenate([w for _, w in columns]),
                              minlength=len(self.doc_ids))
-        top = np.flatnonzero(scores) if np.count_nonzero(scores) <= k else np.argpartition(-scores, k - 1)[:k]
-        top = top[np.lexsort((self._id_rank[top], -scores[top]))]
+        if np.count_nonzero(scores) <= k:
+            top = np.flatnonzero(scores)
+        else:  # every document tied with the k-th score competes, so ties at the cut go by docid too (not by chance)
+            kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
+            top = np.flatnonzero(scores >= kth)
+        top = top[np.lexsort((self._id_rank[top], -scores[top]))][:k]
         return list(zip([self.doc_ids[i] for i in top.tolist()], scores[top].tolist(), strict=True))
 
     def batch_search(

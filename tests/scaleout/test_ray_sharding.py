@@ -131,3 +131,42 @@ async def test_killed_shard_degrades_then_comes_back(served: tuple[FastAPI, Any]
     for q in queries:
         back = await _search(client, "sharded", q, "hybrid")
         assert [h["id"] for h in back["hits"]] == [h["id"] for h in full[q]["hits"]]
+
+
+async def test_upserts_and_deletes_reach_their_shards_and_keep_global_statistics(
+        served: tuple[FastAPI, Any], client: httpx.AsyncClient, root: Path, scifact_slice: Path,
+        datasets: Path) -> None:
+    from functools import lru_cache
+
+    from indexers.corpus import read_jsonl
+    from indexers.encoders import build_encoder
+    from indexers.sharding.updates import apply_sharded_changes
+    from indexers.updates import apply_changes
+    from kernel.types import Doc
+
+    present = [d.id for d in read_jsonl(scifact_slice / "corpus.jsonl")]
+    new = [d for d in read_jsonl(datasets / "scifact" / "corpus.jsonl", limit=400) if d.id not in set(present)][:6]
+    replaced = [Doc(present[3], "Vitamin D supplementation and bone density in older adults.", "replaced"),
+                Doc(present[4], "Stem cells regenerate cardiac tissue after infarction.", "replaced too")]
+    deletes = present[10:16]
+    encoder_for = lru_cache(maxsize=None)(build_encoder)
+    apply_changes(root, "single", encoder_for=encoder_for, upserts=[*new, *replaced], deletes=deletes)
+    report = apply_sharded_changes(root, "sharded", encoder_for=encoder_for, upserts=[*new, *replaced],
+                                   deletes=deletes)
+    for shard, change in report.shards.items():  # each change landed on the shard its ids hash to, and only there
+        assert change.added + change.replaced + change.deleted == sum(
+            shard_of(i, SHARDS) == shard for i in [*(d.id for d in new + replaced), *deletes])
+    app = served[0]
+    app.state.registry.reload("single")
+    app.state.sharded.reload(app.state.registry, "sharded")
+    manifest = ShardedManifest.read(root / "sharded")
+    assert manifest.doc_count == len(present) + len(new) - len(deletes) == manifest.bm25["bm25"]["N"]
+    queries = _queries(scifact_slice)[:12] + [d.text[:200] for d in new + replaced]
+    for retriever in ("sparse", "dense", "hybrid"):
+        for query in queries:
+            one = await _search(client, "single", query, retriever)
+            many = await _search(client, "sharded", query, retriever)
+            assert many["degraded"] == []
+            assert [h["id"] for h in many["hits"]] == [h["id"] for h in one["hits"]], (retriever, query)
+            assert [h["score"] for h in many["hits"]] == pytest.approx([h["score"] for h in one["hits"]], abs=1e-5)
+            assert not set(deletes) & {h["id"] for h in many["hits"]}
