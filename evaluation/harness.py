@@ -68,9 +68,11 @@ async def run_over_http(
     url: str, collection: str, queries: dict[str, str], spec: PipelineSpec, k: int, concurrency: int = 4
 ) -> RunResult:
     """The same queries against a running server's ``POST /v1/search``."""
-    payload = spec.model_dump(mode="json", exclude={"rerank_depth"})
+    payload = spec.model_dump(mode="json", exclude={"rerank_depth", "rerank"})
     if spec.rerank and spec.rerank_depth:  # the wire names it inside the rerank options
         payload["rerank"] = {"depth": spec.rerank_depth}
+    # else no `rerank` at all: the server's own default second stage, as in process (an explicit `rerank: true`
+    # would make a server without one rerank with its first served model)
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
 
         async def one(text: str) -> dict[str, float]:

@@ -158,6 +158,20 @@ class WriteSettings(_Group):
                                                      "background merge folds the log into a new base")
 
 
+class RaySettings(_Group):
+    """Sharded collections (``sieve index build --ray --shards N``) served through Ray actors (``sieve serve --ray``;
+    needs the ``ray`` extra). Off: sharded collection folders are not served."""
+
+    enabled: bool = False
+    address: str | None = Field(None, description="an existing Ray cluster; unset: a local one the server starts")
+    num_cpus: int = Field(2, ge=1, description="CPUs of the local cluster (no address)")
+    shard_timeout_ms: float = Field(1000.0, gt=0, description="per-shard deadline; a later or failed shard is left "
+                                                              "out and listed in `degraded` as shard:<n>")
+    shard_cpus: float = Field(0.25, ge=0, description="CPUs Ray reserves for each shard actor")
+    replicas: int = Field(1, ge=1, le=16, description="actors per shard (queries go round-robin, one failover)")
+    max_restarts: int = Field(-1, ge=-1, description="times Ray restarts a dead shard actor (-1: without limit)")
+
+
 class Settings(BaseSettings):
     """Read once at start-up and never mutated."""
 
@@ -197,6 +211,7 @@ class Settings(BaseSettings):
     tracing: TracingSettings = TracingSettings()
     writes: WriteSettings = WriteSettings()
     rerank: RerankSettings = Field(default_factory=RerankSettings)  # per Settings(): the default model is looked up
+    ray: RaySettings = RaySettings()
 
     def check_exposure(self) -> None:
         """Refuse to serve a non-loopback ``host`` with auth off unless ``allow_insecure`` says so.

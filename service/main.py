@@ -56,7 +56,13 @@ def create_app(settings: Settings | None = None, *, reranker: Reranker | None = 
             model_dtype=settings.model_dtype, rerank=settings.rerank,
             retire_after_s=settings.max_deadline_ms / 1000 + 60, merge_after=settings.writes.merge_after,
         )
+        sharded = None
+        if settings.ray.enabled:  # sharded collections on Ray actors (the `ray` extra, imported only here)
+            from service.sharded import ShardedServing
+
+            sharded = ShardedServing(registry, settings.ray)  # start-up: nothing is served yet
         app.state.registry = registry
+        app.state.sharded = sharded
         app.state.cache = cache
         app.state.ready = True
         log.info("serving %d collections from %s; cache %s; batching %s", len(registry.pipelines),
@@ -67,6 +73,8 @@ def create_app(settings: Settings | None = None, *, reranker: Reranker | None = 
         finally:
             app.state.ready = False
             await registry.aclose()
+            if sharded is not None:
+                sharded.close()
             if cache is not None:
                 await cache.close()
             if tracing is not None:

@@ -80,8 +80,10 @@ class Registry:
                     f"cannot be loaded ({type(exc).__name__})")
                 log.error("collection %s not loaded: %s", folder.name, exc, exc_info=not isinstance(exc, SieveError))
 
-    def add(self, collection: Collection) -> None:
-        pipeline = Pipeline(collection, self.encoders, self.executor, async_encoders=self.async_encoders,
+    def add(self, collection: Collection, pipeline_type: type[Pipeline] = Pipeline) -> None:
+        """Serve ``collection`` (replacing one of the same name) through a ``pipeline_type`` (sharded collections:
+        ``service/sharded.py`` ``ShardedPipeline``)."""
+        pipeline = pipeline_type(collection, self.encoders, self.executor, async_encoders=self.async_encoders,
                             reranker=self.reranker, rerank_call=self.rerank_call, cache=self.result_cache,
                             metrics=self.metrics, sparse_encoders=self.sparse_encoders)
         for name in collection.dense:  # load query encoders now, not on the first request

@@ -14,6 +14,7 @@ import typer
 from sieve.cli_common import IndexRoot, settings_for, setup_logging
 from sieve.cli_eval import eval_app
 from sieve.cli_index import index_app
+from sieve.cli_scaleout import RayAddressOption, RayOption
 from sieve.cli_train import train_app
 
 app = typer.Typer(help="Sieve: dense/sparse retrieval and reranking.", no_args_is_help=True)
@@ -27,8 +28,11 @@ def serve(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
     index_root: IndexRoot = None,
+    ray: RayOption = False,
+    ray_address: RayAddressOption = None,
 ) -> None:
-    """Serve every collection under the index root over HTTP."""
+    """Serve every collection under the index root over HTTP (with --ray, sharded collections too, through shard
+    actors on Ray)."""
     import uvicorn
 
     from service.config import InsecureSettings
@@ -37,6 +41,9 @@ def serve(
 
     settings = settings_for(index_root)
     settings = settings.model_copy(update={"host": host or settings.host, "port": port or settings.port})
+    if ray or ray_address:
+        settings = settings.model_copy(update={"ray": settings.ray.model_copy(
+            update={"enabled": True, "address": ray_address or settings.ray.address})})
     configure_logging(settings.log_level, settings.log_format)  # JSON lines with request ids (SIEVE_LOG_FORMAT)
     try:
         app = create_app(settings)

@@ -19,6 +19,7 @@ from sieve.cli_common import (
     settings_for,
     setup_logging,
 )
+from sieve.cli_scaleout import RayAddressOption, RayOption, ReuseOption, ShardsOption, WorkersOption, build_sharded_cli
 
 index_app = typer.Typer(help="Build and inspect indexes.", no_args_is_help=True)
 DEFAULT_DENSE = ["dense:torch:Flat"]
@@ -49,9 +50,14 @@ def index_build(
                                                 "indexes")] = True,
     force: Annotated[bool, typer.Option(help="rebuild even if an index with the same spec exists")] = False,
     index_root: IndexRoot = None,
+    ray: RayOption = False,
+    ray_address: RayAddressOption = None,
+    shards: ShardsOption = 1,
+    encoder_workers: WorkersOption = 1,
+    reuse_vectors: ReuseOption = None,
 ) -> None:
     """Build the doc store, BM25 indexes (native "bm25", Lucene "bm25-lucene"), dense FAISS indexes and learned
-    sparse (SPLADE) indexes."""
+    sparse (SPLADE) indexes; with --ray, a sharded collection built on Ray (docs/scale-out.md)."""
     from indexers.collection import BuildPlan, build_collection
     from indexers.dense.passages import ChunkSpec
 
@@ -60,6 +66,17 @@ def index_build(
     changes: dict[str, object] = {"passages": ChunkSpec.parse(chunk) if chunk else None}
     if not prefixes:
         changes["prefixes"] = None
+    if ray or ray_address:
+        if learned_sparse or chunk:
+            raise typer.BadParameter("--ray builds BM25 and dense indexes of whole documents only")
+        build_sharded_cli(
+            collection=collection, source=source or settings.data_dir / collection, index_root=settings.index_root,
+            address=ray_address, shards=shards, encoder_workers=encoder_workers, limit=limit,
+            reuse=reuse_vectors,
+            sparse=() if no_sparse else tuple(parse_sparse(s) for s in sparse),
+            dense=() if no_dense else tuple(parse_dense(d) for d in dense),
+            fields=Fields(id=id_field, text=text_field, title=title_field or None), on_error=on_error)
+        return
     plan = BuildPlan(
         name=collection,
         source=source or settings.data_dir / collection,

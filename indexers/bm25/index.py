@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,22 @@ class Bm25Index:
         self._avgdl = float(self.manifest.build["avgdl"])
         self.rowmap = RowMap(self.doc_ids)
 
+    def use_stats(self, docs: int, avgdl: float, df: Mapping[str, int]) -> None:
+        """Score with collection-wide statistics (a shard of a sharded collection, as Elasticsearch's DFS mode):
+        ``docs`` documents, average length ``avgdl`` and ``df`` (term -> documents holding it) over all shards.
+        The idf and weight columns are recomputed with the build's own formulas, so this shard's scores equal those
+        a single index over the whole collection gives its documents."""
+        bounds = np.asarray(self._bounds, dtype=np.int64)
+        local = bounds[1:] - bounds[:-1]
+        terms = sorted(self._vocab, key=self._vocab.__getitem__)
+        global_df = np.asarray([df.get(t, 0) for t in terms], dtype=np.int64)
+        if np.any(global_df < local):
+            raise IndexUnavailable(f"{self.manifest.name}: collection-wide statistics older than the index "
+                                   "(a term's df below this shard's own); recollect them")
+        idf = np.log(1 + (docs - global_df + 0.5) / (global_df + 0.5)).astype(np.float32)
+        weights = bm25_weights(self._tfs, self._lengths[self._docs], np.repeat(idf, local), avgdl, self.k1, self.b)
+        self._idf, self._avgdl, self._weights = idf, float(avgdl), weights
+
     def _column(self, term: int, count: int, params: Bm25Params) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
         start, end = self._bounds[term], self._bounds[term + 1]
         docs = self._docs[start:end]
@@ -76,8 +93,12 @@ class Bm25Index:
                              minlength=len(self.doc_ids))
         if allowed is not None:
             scores[~self.rowmap.mask(allowed)] = 0.0
-        top = np.flatnonzero(scores) if np.count_nonzero(scores) <= k else np.argpartition(-scores, k - 1)[:k]
-        top = top[np.lexsort((self._id_rank[top], -scores[top]))]
+        if np.count_nonzero(scores) <= k:
+            top = np.flatnonzero(scores)
+        else:  # every document tied with the k-th score competes, so ties at the cut go by docid too (not by chance)
+            kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
+            top = np.flatnonzero(scores >= kth)
+        top = top[np.lexsort((self._id_rank[top], -scores[top]))][:k]
         return list(zip([self.doc_ids[i] for i in top.tolist()], scores[top].tolist(), strict=True))
 
     @property
