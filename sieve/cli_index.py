@@ -19,7 +19,15 @@ from sieve.cli_common import (
     settings_for,
     setup_logging,
 )
-from sieve.cli_scaleout import RayAddressOption, RayOption, ReuseOption, ShardsOption, WorkersOption, build_sharded_cli
+from sieve.cli_scaleout import (
+    RayAddressOption,
+    RayOption,
+    ReuseOption,
+    ShardsOption,
+    WorkersOption,
+    build_sharded_cli,
+    sharded_change,
+)
 
 index_app = typer.Typer(help="Build and inspect indexes.", no_args_is_help=True)
 DEFAULT_DENSE = ["dense:torch:Flat"]
@@ -119,7 +127,10 @@ def _change_collection(collection: str, url: str | None, api_key: str | None, in
     from indexers.updates import apply_changes
 
     setup_logging()
-    report = apply_changes(settings_for(index_root).index_root, collection, encoder_for=build_encoder, **changes)  # type: ignore[arg-type]
+    root = settings_for(index_root).index_root
+    if sharded_change(root, collection, **changes):  # a sharded collection: each document to its shard
+        return
+    report = apply_changes(root, collection, encoder_for=build_encoder, **changes)  # type: ignore[arg-type]
     typer.echo(json.dumps(vars(report), indent=2))
     typer.echo("changed on disk: a server already running serves the new version after a restart "
                "(use --url to change a served collection live)", err=True)
