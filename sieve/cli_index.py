@@ -19,7 +19,15 @@ from sieve.cli_common import (
     settings_for,
     setup_logging,
 )
-from sieve.cli_scaleout import RayAddressOption, RayOption, ReuseOption, ShardsOption, WorkersOption, build_sharded_cli
+from sieve.cli_scaleout import (
+    RayAddressOption,
+    RayOption,
+    ReuseOption,
+    ShardsOption,
+    WorkersOption,
+    build_sharded_cli,
+    sharded_change,
+)
 
 index_app = typer.Typer(help="Build and inspect indexes.", no_args_is_help=True)
 DEFAULT_DENSE = ["dense:torch:Flat"]
@@ -121,6 +129,8 @@ def _change_collection(collection: str, url: str | None, api_key: str | None, in
 
     setup_logging()
     settings = settings_for(index_root)
+    if sharded_change(settings.index_root, collection, **changes):  # a sharded collection: each doc to its shard
+        return
     if changes:  # logged like the server's writes; merged here once the delta reaches writes.merge_after
         report, pending = write_offline(settings.index_root, collection, encoder_for=build_encoder, **changes)  # type: ignore[arg-type]
         if pending >= settings.writes.merge_after:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -52,3 +53,19 @@ def build_sharded_cli(*, collection: str, source: Path, index_root: Path, addres
                f"{build['seconds']}s" + (f"; encoding {build['encode_docs_per_second']} docs/s with "
                                          f"{manifest.encoder_workers} encoder actors"
                                          if build.get("encode_seconds") else ""))
+
+
+def sharded_change(root: Path, collection: str, **changes: Any) -> bool:
+    """``sieve index upsert|delete|rebuild`` on disk for a sharded collection (each document to the shard its id
+    hashes to, statistics recollected); False when ``collection`` is not sharded."""
+    from indexers.encoders import build_encoder
+    from indexers.sharding import is_sharded
+    from indexers.sharding.updates import apply_sharded_changes
+
+    if not is_sharded(root / collection):
+        return False
+    report = apply_sharded_changes(root, collection, encoder_for=build_encoder, **changes)
+    typer.echo(json.dumps({"name": report.name, "doc_count": report.doc_count,
+                           "shards": {s: vars(r) for s, r in report.shards.items()}}, indent=2))
+    typer.echo("changed on disk: a running `sieve serve --ray` serves it after a restart", err=True)
+    return True
