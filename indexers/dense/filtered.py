@@ -47,15 +47,16 @@ def selector(allowed: AllowedDocs, rowmap: RowMap, ntotal: int) -> faiss.IDSelec
     return sel
 
 
-def with_selector(params: faiss.SearchParameters | None, sel: faiss.IDSelector,
-                  ef_search: int | None = None) -> faiss.SearchParameters:
-    """``params`` (the index's own kind of search parameters, or None) with ``sel`` added."""
+def with_selector(params: faiss.SearchParameters | None, sel: faiss.IDSelector, fetch: int
+                  ) -> faiss.SearchParameters:
+    """``params`` (the index's own kind of search parameters, or None) with ``sel`` added; HNSW keeps its
+    ``efSearch``, raised to ``fetch`` when smaller."""
     import faiss
 
     # The type stubs bundled with faiss leave the HNSW parameters out; the runtime module has them.
     if isinstance(params, faiss.SearchParametersHNSW):  # type: ignore[attr-defined]
         out: faiss.SearchParameters = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]
-            sel=sel, efSearch=ef_search or params.efSearch)
+            sel=sel, efSearch=max(int(params.efSearch), fetch))
         return out
     if isinstance(params, faiss.SearchParametersIVF):
         return faiss.SearchParametersIVF(sel=sel, nprobe=params.nprobe)  # type: ignore[call-arg]

@@ -164,7 +164,7 @@ class DenseIndex:
         approximate = params is not None
         if allowed is not None:
             sel = filtered.selector(allowed, self.rowmap, len(self.docids))
-            params = filtered.with_selector(params, sel, max(ef_search or 0, fetch))
+            params = filtered.with_selector(params, sel, fetch)  # efSearch: the request's, else the built one
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         scores, positions = self._index.search(queries, fetch, params=params)
         if allowed is not None and approximate:

@@ -130,7 +130,8 @@ class MetadataTable:
 
     def allowed(self, node: Filter) -> AllowedDocs:
         mask = self.evaluate(node)
-        return AllowedDocs(frozenset(self.ids[i] for i in np.flatnonzero(mask).tolist()), len(self.ids))
+        return AllowedDocs(frozenset(self.ids[i] for i in np.flatnonzero(mask).tolist()), len(self.ids),
+                           universe=self.ids)
 
 
 @dataclass(eq=False)
@@ -140,6 +141,7 @@ class AllowedDocs:
 
     ids: frozenset[str]
     total: int  # documents in the collection
+    universe: Sequence[str] | None = None  # every document id, when known (an index may filter by the complement)
     _derived: dict[Hashable, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -149,6 +151,13 @@ class AllowedDocs:
     @property
     def selectivity(self) -> float:
         return len(self.ids) / self.total if self.total else 0.0
+
+    def refused(self) -> list[str] | None:
+        """The documents the filter refuses (memoised), None when the universe is unknown."""
+        universe = self.universe
+        if universe is None:
+            return None
+        return self.derived("refused", lambda: [d for d in universe if d not in self.ids])
 
     def derived(self, key: Hashable, make: Callable[[], T]) -> T:
         """``make()``, computed once per ``key`` (e.g. an index's row mask or its FAISS selector)."""
