@@ -18,6 +18,9 @@ from indexers.dense.options import DenseSearchOptions
 from indexers.encoders import EncoderSpec, build_encoder
 from indexers.learned_sparse import ExactIndexSpec, ExactSearchOptions
 from indexers.lucene import Bm25Params, LuceneIndexSpec
+from indexers.matryoshka import FunnelSpec, MatryoshkaSpec
+from indexers.matryoshka.build import add_matryoshka
+from indexers.matryoshka.spec import FunnelOptions
 from indexers.segments.codec import decode_doc, encode_doc
 from indexers.segments.merge import compact
 from indexers.segments.scoring import bm25_hits, dense_hits, fetch, merge, sparse_hits
@@ -210,3 +213,23 @@ def test_bad_changes_are_refused_with_nothing_logged(root: Path, corpus: list[Do
     with pytest.raises(InvalidInput, match="empty"):
         col.segments.write([], [d.id for d in corpus[:60]], encoder_for=encoder_for)
     assert col.segments.current.seq == 0 and not wal_path(root, "seg").exists()
+
+
+def test_prefix_and_funnel_searches_score_the_delta_like_the_rebuilt_base(  # type: ignore[no-untyped-def]
+    root: Path, corpus: list[Doc], encoder_for, splade
+) -> None:
+    """``dimensions`` goes through the base's PCA transform, the funnel through its full-dimension rescoring: the
+    live top 10 equals the rebuilt base's (same PCA transform, re-applied by the merge)."""
+    add_matryoshka(root / "seg" / "indexes" / "dense", MatryoshkaSpec(dims=(64, 32), funnel=FunnelSpec(dims=32)))
+    col = open_collection(root / "seg")
+    _write_all(col, corpus, encoder_for, splade)
+    vectors = encoder_for(ENCODER).encode_queries(QUERIES)
+    options = [DenseSearchOptions(dimensions=64), DenseSearchOptions(funnel=FunnelOptions(shortlist=100))]
+    live = [[_dense_top(col, vectors[i : i + 1], 10, o) for i in range(len(QUERIES))] for o in options]
+    compact(root, "seg", encoder_for=encoder_for, sparse_encoder_for=lambda spec: splade)
+    rebuilt = open_collection(root / "seg")
+    for o, rows in zip(options, live, strict=True):
+        for i, want in enumerate(rows):
+            got = _dense_top(rebuilt, vectors[i : i + 1], 10, o)
+            assert [d for d, _ in _ranked(got)] == [d for d, _ in _ranked(want)], (o, QUERIES[i])
+            assert [s for _, s in _ranked(got)] == pytest.approx([s for _, s in _ranked(want)], abs=1e-5)
