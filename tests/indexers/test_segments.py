@@ -4,6 +4,7 @@ idempotently, tombstones + the delta give the full rebuild's top-k, compaction t
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from indexers.collection import BuildPlan, Collection, build_collection, open_co
 from indexers.corpus import BeirDataset
 from indexers.dense import DenseIndexSpec
 from indexers.dense.options import DenseSearchOptions
+from indexers.dense.passages import ChunkSpec
 from indexers.encoders import EncoderSpec, build_encoder
 from indexers.learned_sparse import ExactIndexSpec, ExactSearchOptions
 from indexers.lucene import Bm25Params, LuceneIndexSpec
@@ -233,3 +235,29 @@ def test_prefix_and_funnel_searches_score_the_delta_like_the_rebuilt_base(  # ty
             got = _dense_top(rebuilt, vectors[i : i + 1], 10, o)
             assert [d for d, _ in _ranked(got)] == [d for d, _ in _ranked(want)], (o, QUERIES[i])
             assert [s for _, s in _ranked(got)] == pytest.approx([s for _, s in _ranked(want)], abs=1e-5)
+
+
+def test_passage_index_splits_and_scores_new_documents_like_its_build(  # type: ignore[no-untyped-def]
+    corpus: list[Doc], encoder_for, tmp_path: Path
+) -> None:
+    """A chunked dense index: an upserted long document is split into the build's windows, found by its best
+    passage (with that passage's span), and scores as the rebuilt index scores it."""
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(f'{{"_id": "{d.id}", "title": {json.dumps(d.title)}, "text": {json.dumps(d.text)}}}\n'
+                              for d in corpus[:12]))
+    spec = DenseIndexSpec(name="dense", encoder=ENCODER, prefixes=None, passages=ChunkSpec(window=64, overlap=16))
+    build_collection(BuildPlan(name="p", source=source, sparse=(Bm25IndexSpec(name="bm25"),), dense=(spec,)),
+                     tmp_path)
+    col = open_collection(tmp_path / "p")
+    assert col.segments is not None
+    long_doc = Doc("long", corpus[20].text + " " + corpus[21].text, corpus[20].title)
+    col.segments.write([long_doc], [corpus[0].id], encoder_for=encoder_for)
+    seg = col.segments.current.dense["dense"]
+    assert seg.spans is not None and len(seg.rows.owners) > 2  # several passages of one document
+    q = encoder_for(ENCODER).encode_queries([corpus[21].text[:300]])
+    live = _dense_top(col, q, 5)
+    assert live[0][0] == "long" and corpus[0].id not in dict(live)
+    compact(tmp_path, "p", encoder_for=encoder_for)
+    after = _dense_top(open_collection(tmp_path / "p"), q, 5)
+    assert [d for d, _ in after] == [d for d, _ in live]
+    assert [s for _, s in after] == pytest.approx([s for _, s in live], abs=1e-4)
