@@ -19,7 +19,6 @@ import functools
 import json
 import random
 import re
-import statistics
 import tempfile
 import threading
 import time
@@ -128,8 +127,14 @@ def main() -> None:
     p.add_argument("--hundred", type=int, default=5, help="100-doc upserts per size")
     p.add_argument("--old", type=int, default=3, help="1-doc upserts through the old rebuild path (5k only)")
     p.add_argument("--seconds", type=float, default=10.0, help="per search-QPS cell")
+    p.add_argument("--torch-threads", type=int, default=None,
+                   help="torch intra-op threads for the encoder (default: torch's own, one per core)")
     p.add_argument("--out", type=Path, default=Path("results/bench_upserts.json"))
     args = p.parse_args()
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     rng, nrng = random.Random(0), np.random.default_rng(0)
     scifact = list(BeirDataset.open(args.data).corpus())
     ids = (args.vectors / DOCIDS_FILE).read_text().splitlines()
@@ -141,7 +146,7 @@ def main() -> None:
     fresh = [Doc(f"new-{i}", d.text, d.title) for i, d in enumerate(rng.sample(scifact, 800))]
     results = []
     for size in args.sizes:
-        with tempfile.TemporaryDirectory(dir=".") as tmp:
+        with tempfile.TemporaryDirectory(prefix="bench-upserts-") as tmp:
             root = Path(tmp)
             docs = corpus_for(size, scifact, rng)
             t0 = time.perf_counter()
@@ -196,8 +201,8 @@ def main() -> None:
           f"{results[-1]['one_p50_ms'] / base:.2f}x (without encoding: "
           f"{results[-1]['one_without_encode_p50_ms'] / max(results[0]['one_without_encode_p50_ms'], 1e-9):.2f}x)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"cells": results, "statistics": statistics.__name__ and "p50/p95 of wall time",
-                                    "machine": _uptime()}, indent=2) + "\n")
+    args.out.write_text(json.dumps({"cells": results, "statistics": "p50/p95 of wall time",
+                                    "torch_threads": args.torch_threads, "loadavg_at_end": _uptime()}, indent=2) + "\n")
 
 
 def _uptime() -> str:

@@ -4,6 +4,7 @@ idempotently, tombstones + the delta give the full rebuild's top-k, compaction t
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 from pathlib import Path
 
@@ -15,9 +16,13 @@ from indexers.collection import BuildPlan, Collection, build_collection, open_co
 from indexers.corpus import BeirDataset
 from indexers.dense import DenseIndexSpec
 from indexers.dense.options import DenseSearchOptions
+from indexers.dense.passages import ChunkSpec
 from indexers.encoders import EncoderSpec, build_encoder
 from indexers.learned_sparse import ExactIndexSpec, ExactSearchOptions
 from indexers.lucene import Bm25Params, LuceneIndexSpec
+from indexers.matryoshka import FunnelSpec, MatryoshkaSpec
+from indexers.matryoshka.build import add_matryoshka
+from indexers.matryoshka.spec import FunnelOptions
 from indexers.segments.codec import decode_doc, encode_doc
 from indexers.segments.merge import compact
 from indexers.segments.scoring import bm25_hits, dense_hits, fetch, merge, sparse_hits
@@ -210,3 +215,49 @@ def test_bad_changes_are_refused_with_nothing_logged(root: Path, corpus: list[Do
     with pytest.raises(InvalidInput, match="empty"):
         col.segments.write([], [d.id for d in corpus[:60]], encoder_for=encoder_for)
     assert col.segments.current.seq == 0 and not wal_path(root, "seg").exists()
+
+
+def test_prefix_and_funnel_searches_score_the_delta_like_the_rebuilt_base(  # type: ignore[no-untyped-def]
+    root: Path, corpus: list[Doc], encoder_for, splade
+) -> None:
+    """``dimensions`` goes through the base's PCA transform, the funnel through its full-dimension rescoring: the
+    live top 10 equals the rebuilt base's (same PCA transform, re-applied by the merge)."""
+    add_matryoshka(root / "seg" / "indexes" / "dense", MatryoshkaSpec(dims=(64, 32), funnel=FunnelSpec(dims=32)))
+    col = open_collection(root / "seg")
+    _write_all(col, corpus, encoder_for, splade)
+    vectors = encoder_for(ENCODER).encode_queries(QUERIES)
+    options = [DenseSearchOptions(dimensions=64), DenseSearchOptions(funnel=FunnelOptions(shortlist=100))]
+    live = [[_dense_top(col, vectors[i : i + 1], 10, o) for i in range(len(QUERIES))] for o in options]
+    compact(root, "seg", encoder_for=encoder_for, sparse_encoder_for=lambda spec: splade)
+    rebuilt = open_collection(root / "seg")
+    for o, rows in zip(options, live, strict=True):
+        for i, want in enumerate(rows):
+            got = _dense_top(rebuilt, vectors[i : i + 1], 10, o)
+            assert [d for d, _ in _ranked(got)] == [d for d, _ in _ranked(want)], (o, QUERIES[i])
+            assert [s for _, s in _ranked(got)] == pytest.approx([s for _, s in _ranked(want)], abs=1e-5)
+
+
+def test_passage_index_splits_and_scores_new_documents_like_its_build(  # type: ignore[no-untyped-def]
+    corpus: list[Doc], encoder_for, tmp_path: Path
+) -> None:
+    """A chunked dense index: an upserted long document is split into the build's windows, found by its best
+    passage (with that passage's span), and scores as the rebuilt index scores it."""
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(f'{{"_id": "{d.id}", "title": {json.dumps(d.title)}, "text": {json.dumps(d.text)}}}\n'
+                              for d in corpus[:12]))
+    spec = DenseIndexSpec(name="dense", encoder=ENCODER, prefixes=None, passages=ChunkSpec(window=64, overlap=16))
+    build_collection(BuildPlan(name="p", source=source, sparse=(Bm25IndexSpec(name="bm25"),), dense=(spec,)),
+                     tmp_path)
+    col = open_collection(tmp_path / "p")
+    assert col.segments is not None
+    long_doc = Doc("long", corpus[20].text + " " + corpus[21].text, corpus[20].title)
+    col.segments.write([long_doc], [corpus[0].id], encoder_for=encoder_for)
+    seg = col.segments.current.dense["dense"]
+    assert seg.spans is not None and len(seg.rows.owners) > 2  # several passages of one document
+    q = encoder_for(ENCODER).encode_queries([corpus[21].text[:300]])
+    live = _dense_top(col, q, 5)
+    assert live[0][0] == "long" and corpus[0].id not in dict(live)
+    compact(tmp_path, "p", encoder_for=encoder_for)
+    after = _dense_top(open_collection(tmp_path / "p"), q, 5)
+    assert [d for d, _ in after] == [d for d, _ in live]
+    assert [s for _, s in after] == pytest.approx([s for _, s in live], abs=1e-4)
