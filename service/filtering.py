@@ -13,6 +13,7 @@ from indexers.collection import Collection
 from indexers.docstore import metadata_json
 from indexers.filters import AllowedDocs, Filter, MetadataTable
 from indexers.segments.delta import Snapshot
+from kernel.errors import InvalidInput
 from service.retrieval import Trace, run_blocking
 
 CACHED_FILTERS = 32  # distinct filters kept per collection: each holds per index a row mask (1 byte per row),
@@ -74,3 +75,16 @@ def delta_allowed(snap: Snapshot, node: Filter) -> frozenset[str]:
     """The live delta docs (live writes since the base) that ``node`` lets through: a small table per request."""
     table = MetadataTable((doc.id, metadata_json(doc.metadata)) for _, doc in snap.docs.values())
     return table.allowed(node).ids
+
+
+class Unfiltered(Filters):
+    """Where filters are not evaluated (``what``: e.g. sharded collections): a filtered request is a 422, never a
+    silently unfiltered answer."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    async def allowed(self, node: Filter | None, trace: Trace) -> AllowedDocs | None:
+        if node is not None:
+            raise InvalidInput(f"metadata filters are not served on {self.what} yet")
+        return None

@@ -23,6 +23,7 @@ from typing import Any, cast
 
 from indexers.collection import Collection
 from indexers.docstore import DocStore
+from indexers.filters import AllowedDocs
 from indexers.manifest import IndexManifest
 from indexers.sharding.cluster import init_local
 from indexers.sharding.layout import SHARDS_DIR, ShardedManifest, is_sharded, require_ray, shard_of
@@ -31,6 +32,7 @@ from kernel.errors import NotFound
 from kernel.types import Doc, Hit
 from service.config import RaySettings
 from service.encoders import AsyncEncoder
+from service.filtering import Unfiltered
 from service.pipeline import CALLER_ERRORS, Pipeline, _pick
 from service.registry import Registry
 from service.retrieval import Retriever, Trace
@@ -177,7 +179,8 @@ class ShardedSparseRetriever:
     def __init__(self, router: ShardRouter, index: str) -> None:
         self.router, self.index = router, index
 
-    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace) -> list[Hit]:
+    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
+                     allowed: AllowedDocs | None = None) -> list[Hit]:
         start = time.perf_counter()
         params = spec.bm25.model_dump(mode="json")
         runs = await self.router.scatter(lambda a: a.sparse.remote(self.index, query, k, params), self.stage, trace)
@@ -191,7 +194,8 @@ class ShardedDenseRetriever:
     def __init__(self, router: ShardRouter, index: str, encoder: AsyncEncoder) -> None:
         self.router, self.index, self.encoder = router, index, encoder
 
-    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace) -> list[Hit]:
+    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
+                     allowed: AllowedDocs | None = None) -> list[Hit]:
         start = time.perf_counter()
         vector = await self.encoder.encode_queries([query])  # once, here; the shards get the vector
         trace.since("dense.encode", start)
@@ -204,6 +208,10 @@ class ShardedDenseRetriever:
 
 class ShardedPipeline(Pipeline):
     """The pipeline over a sharded collection: first-stage retrievers scatter to the shards; the rest is shared."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.filters = Unfiltered("sharded collections")
 
     def _retriever(self, kind: str, name: str | None) -> Retriever:
         col = cast(ShardedCollection, self.collection)

@@ -100,6 +100,9 @@ async def test_sharded_equals_single_node(client: httpx.AsyncClient, scifact_sli
         assert [h["score"] for h in many["hits"]] == pytest.approx([h["score"] for h in one["hits"]], abs=1e-5)
         stage = "sparse" if retriever == "sparse" else "dense"
         assert many["counts"][f"{stage}.shards_answered"] == SHARDS
+    filtered = await client.post("/v1/search", json={"collection": "sharded", "query": "cancer", "retriever": retriever,
+                                                     "filter": {"field": "year", "eq": 2000}})
+    assert filtered.status_code == 422 and "sharded collections" in filtered.text  # never silently unfiltered
 
 
 async def test_killed_shard_degrades_then_comes_back(served: tuple[FastAPI, Any], client: httpx.AsyncClient,
