@@ -14,7 +14,9 @@ from numpy.typing import NDArray
 
 from indexers.dense import DenseIndex
 from indexers.dense.index import Rows
+from indexers.dense.options import DenseSearchOptions
 from indexers.sparse import SparseIndex
+from kernel.errors import InvalidInput
 from kernel.types import Hit
 from service.encoders import AsyncEncoder
 from service.specs import PipelineSpec
@@ -84,15 +86,27 @@ class DenseRetriever:
 
     async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace) -> list[Hit]:
         start = time.perf_counter()
-        vector = await self.encoder.encode_queries([query])  # batched with other requests' queries, cached
+        layers = self._layers(spec)
+        vector = await self.encoder.encode_queries([query], layers)  # batched with other requests' queries, cached
         trace.since("dense.encode", start)
         start = time.perf_counter()
-        rows = await run_blocking(self._executor, lambda: self._search(vector, k, spec, trace))
+        options = spec.dense.model_copy(update={"layers": layers})
+        rows = await run_blocking(self._executor, lambda: self._search(vector, k, options, trace))
         trace.since("dense.search", start)
         return [Hit(row[0], row[1], stage_scores={self.stage: row[1]}, passage=row.passage) for row in rows[0]]
 
-    def _search(self, vector: NDArray[np.float32], k: int, spec: PipelineSpec, trace: Trace) -> Rows:
+    def _layers(self, spec: PipelineSpec) -> int | None:
+        """The early-exit depth for this query (the request's, else the index's default), None for full depth."""
+        if spec.layers is None and self.index.early_exit is None:
+            return None
+        num_layers = self.encoder.num_layers
+        if num_layers is None:
+            raise InvalidInput(f"early exit (layers) needs a torch encoder; dense index {self.index.folder.name!r} "
+                               f"is served by {self.encoder.encoder.backend}")
+        return self.index.query_layers(spec.layers, num_layers)
+
+    def _search(self, vector: NDArray[np.float32], k: int, options: DenseSearchOptions, trace: Trace) -> Rows:
         counts: dict[str, int] = {}
-        rows = self.index.search(vector, k, spec.dense, counts=counts)
+        rows = self.index.search(vector, k, options, counts=counts)
         trace.counts.update({f"{self.stage}.{name}": n for name, n in counts.items()})
         return rows

@@ -127,6 +127,7 @@ class SearchOptions(TypedDict, total=False):
     splade_min_weight: float
     explain: bool
     funnel: Mapping[str, Any]
+    layers: int
     rerank: bool | Mapping[str, Any]
     timeout_ms: int
 
