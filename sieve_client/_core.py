@@ -128,6 +128,7 @@ class SearchOptions(TypedDict, total=False):
     explain: bool
     funnel: Mapping[str, Any]
     layers: int
+    query_encoder: str
     rerank: bool | Mapping[str, Any]
     timeout_ms: int
 
