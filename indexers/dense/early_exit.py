@@ -14,6 +14,7 @@ manifest version, like ``add_matryoshka``.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -106,6 +107,16 @@ def add_early_exit(folder: Path, depth_vectors: NDArray[np.float32], targets: ND
     return new
 
 
+def carry_over(old: Path, new: Path) -> IndexManifest | None:
+    """Give the rebuilt index ``new`` the early-exit maps of ``old`` (live changes: the maps are query-side and the
+    document vectors of unchanged documents are the same); None when ``old`` had none."""
+    record = IndexManifest.read(old).build.get("early_exit")
+    if record is None:
+        return None
+    shutil.copyfile(old / MAPS_FILE, new / MAPS_FILE)
+    return _rewrite(new, record)
+
+
 def set_default(folder: Path, default: int | None) -> IndexManifest:
     """Change only the index's default early-exit depth (a new manifest version; the maps stay)."""
     manifest = IndexManifest.read(folder)
@@ -114,11 +125,17 @@ def set_default(folder: Path, default: int | None) -> IndexManifest:
         raise InvalidInput(f"index {folder.name!r} has no early-exit maps; fit them with `sieve index early-exit`")
     if default is not None and default not in record["layers"] and default != record["num_layers"]:
         raise InvalidInput(f"default layers {default} is neither full depth nor among the fitted {record['layers']}")
+    return _rewrite(folder, {**record, "default": default})
+
+
+def _rewrite(folder: Path, record: dict[str, Any]) -> IndexManifest:
+    """The index folder again (files hard-linked) with ``record`` as its early-exit entry and a new version."""
+    manifest = IndexManifest.read(folder)
     with atomic_folder(folder) as tmp:
         for item in folder.iterdir():
             if item.is_file() and item.name != MANIFEST:
                 os.link(item, tmp / item.name)
-        new = replace(manifest, build={**manifest.build, "early_exit": {**record, "default": default}},
+        new = replace(manifest, build={**manifest.build, "early_exit": record},
                       version=IndexManifest(kind="x", name="x", doc_count=0).version)
         new.write(tmp)
     return new
