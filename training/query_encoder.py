@@ -136,17 +136,22 @@ def train_query_encoder(index: DenseIndex, queries: QuerySet, spec: QueryEncoder
         optimizer.step()
         schedule.step()
         losses.append(float(loss.detach()))
-        if step % spec.eval_every == 0 or step == spec.steps:
+        out_of_time = spec.max_minutes is not None and time.perf_counter() - started > 60 * spec.max_minutes
+        if step % spec.eval_every == 0 or step == spec.steps or out_of_time:
             score = round(trainer.dev_ndcg(dev), 4)
             curve.append({"step": step, "dev_ndcg@10": score, "loss": round(float(np.mean(losses[-spec.eval_every:])),
                                                                              4)})
             log.info("step %d: loss %.4f, dev nDCG@10 %.4f", step, curve[-1]["loss"], score)
             if score > best or not dev:  # no dev queries: the last step is kept
                 best, best_state = score, copy.deepcopy(trainer.model.state_dict())
+        if out_of_time:
+            log.warning("query encoder: %.0f-minute budget spent after %d of %d steps", spec.max_minutes, step,
+                        spec.steps)
+            break
     trainer.model.load_state_dict(best_state)
     trainer.model.max_seq_length = int(EncoderSpec.model_validate(index.manifest.build["encoder"]).max_length)
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer.model.save(str(out_dir))
-    return {"train_queries": len(train), "dev_queries": len(dev), "steps": spec.steps, "dev_curve": curve,
+    return {"train_queries": len(train), "dev_queries": len(dev), "steps": step, "dev_curve": curve,
             "dev_best": best, "documents_reencoded": 0, "seconds": round(time.perf_counter() - started, 1),
             "spec": spec.model_dump(), "data": queries.name}

@@ -17,7 +17,9 @@ from indexers.dense.early_exit import set_default
 from indexers.encoders import EncoderSpec, build_encoder
 from indexers.encoders.st import SentenceTransformerEncoder
 from indexers.manifest import IndexManifest
+from indexers.updates import apply_changes
 from kernel.errors import InvalidInput
+from kernel.types import Doc
 from service.config import Settings
 from tests.conftest import asgi_client
 from training.early_exit import fit_early_exit
@@ -113,3 +115,19 @@ async def test_layers_through_the_service_and_the_index_default(root: Path, enco
         override = (await client.post("/v1/search", json={**query, "layers": 6})).json()["hits"]
     assert [h["id"] for h in default] == [h["id"] for h in two]
     assert [h["id"] for h in override] == [h["id"] for h in full]
+
+
+def test_a_live_update_keeps_the_maps(root: Path, encoder: SentenceTransformerEncoder) -> None:
+    folder = root / "sf" / "indexes" / "dense"
+    before = IndexManifest.read(folder)
+    maps = dict(np.load(folder / "early_exit.npz"))
+    apply_changes(root, "sf", encoder_for=lambda spec: encoder,
+                  upserts=[Doc(id="zebrafish-1", title="Zebrafish", text="Zebrafish regenerate their fins.")])
+    after = IndexManifest.read(folder)
+    assert after.version != before.version and after.doc_count == before.doc_count + 1
+    assert after.build["early_exit"] == before.build["early_exit"]
+    carried = np.load(folder / "early_exit.npz")
+    assert all(np.array_equal(carried[name], maps[name]) for name in maps)
+    index = DenseIndex(folder)
+    vector = encoder.encode_queries_at(["Zebrafish regenerate their fins."], 2)
+    assert index.search(vector, 1, DenseSearchOptions(layers=2))[0][0][0] == "zebrafish-1"

@@ -3,7 +3,6 @@ service choosing it per request (and refusing it once the index has moved to ano
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import shutil
@@ -15,7 +14,8 @@ import pytest
 from indexers.corpus import BeirDataset
 from indexers.dense import DenseIndex, query_encoders
 from indexers.encoders import EncoderSpec, build_encoder
-from indexers.manifest import MANIFEST, IndexManifest
+from indexers.manifest import IndexManifest
+from indexers.updates import apply_changes
 from service.config import Settings
 from tests.conftest import asgi_client
 from training.query_encoder import train_query_encoder
@@ -83,13 +83,14 @@ async def test_service_serves_the_query_encoder_and_refuses_it_after_a_rebuild(t
         assert missing.status_code == 404 and "tuned" in missing.json()["error"]["message"]
         both = await client.post("/v1/search", json={**query, "query_encoder": "tuned", "layers": 2})
         assert both.status_code == 422
-    # The index moves to a new version (same vectors; any rebuild does this): the query encoder is refused.
-    manifest = IndexManifest.read(folder)
-    (folder / MANIFEST).unlink()
-    dataclasses.replace(manifest, version="0123456789ab").write(folder)
+    # A live change rebuilds the index (a new version): the query encoder is kept but refused until retrained.
+    old = IndexManifest.read(folder).version
+    apply_changes(root, "sf", encoder_for=build_encoder, deletes=[index.docids[0]])
+    new = IndexManifest.read(folder).version
+    assert (folder.parent.parent / "query_encoders" / "tuned" / "query_encoder.json").is_file()
     async with asgi_client(Settings(index_root=root, workers=2)) as client:
         refused = await client.post("/v1/search", json={**query, "query_encoder": "tuned"})
         assert refused.status_code == 422
         message = refused.json()["error"]["message"]
-        assert manifest.version in message and "0123456789ab" in message and "retrain" in message
+        assert old in message and new in message and "retrain" in message
         assert (await client.post("/v1/search", json=query)).status_code == 200
