@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,16 @@ def ndcg(index: DenseIndex, spec: EncoderSpec, data: BeirDataset) -> float:
                  ["ndcg@10"], 4)
 
 
+def ms_per_query(spec: EncoderSpec, texts: list[str]) -> float:
+    """Mean ms to encode one query per call, on one torch thread."""
+    encoder = build_encoder(spec)
+    encoder.encode_queries(texts[:5])
+    start = time.perf_counter()
+    for text in texts:
+        encoder.encode_queries([text])
+    return round((time.perf_counter() - start) * 1000 / len(texts), 2)
+
+
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -46,8 +57,12 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--collections", default="scifact,cranfield")
     parser.add_argument("--index", default="dense")
+    parser.add_argument("--timing-queries", type=int, default=100)
     parser.add_argument("--out", type=Path, default=Path("results/bench_query_encoder.json"))
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
     names = args.collections.split(",")
     indexes = {c: DenseIndex(args.index_root / c / "indexes" / args.index) for c in names}
     data = {c: BeirDataset.open(args.data_dir / c) for c in names}
@@ -79,6 +94,12 @@ def main() -> None:
         if "vectors_unchanged" in row:
             print(f"{c:<12}document vectors unchanged vs the index as built: {row['vectors_unchanged']} "
                   "(documents re-encoded: 0)")
+    texts = list(data[names[0]].queries("test").values())[: args.timing_queries]
+    base_spec = EncoderSpec.model_validate(indexes[names[0]].manifest.build["encoder"])
+    timing = {"base": ms_per_query(base_spec, texts), **{label: ms_per_query(spec, texts)
+                                                         for label, (_, spec, _) in tuned.items()}}
+    print(f"query encoding, {names[0]} test, one query per call, 1 thread (ms/query): {timing}")
+    report["ms_per_query"] = timing
     report["encoders"] = {label: m.model_dump(exclude={"encoder"}) for label, (_, _, m) in tuned.items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -131,6 +131,8 @@ def train_query_encoder_cmd(
                            ] = _QENC["dev_queries"],
     freeze_layers: Annotated[int, typer.Option(help="keep embeddings + this many lowest layers fixed")
                              ] = _QENC["freeze_layers"],
+    layers: Annotated[int | None, typer.Option(help="keep only the first L transformer layers (a cheaper query "
+                                                  "encoder, trained back to the index's space)")] = None,
     max_minutes: Annotated[float | None, typer.Option(help="stop after this many minutes (best checkpoint kept)")
                            ] = None,
     eval_every: Annotated[int, typer.Option(help="steps between dev evaluations")] = _QENC["eval_every"],
@@ -164,7 +166,7 @@ def train_query_encoder_cmd(
                           {f"weak:{i}": {d: 1} for i, d in enumerate(docs)}, name=f"{collection} weak:{weak}")
     spec = QueryEncoderTrainSpec(steps=steps, batch_size=batch_size, learning_rate=learning_rate,
                                  negatives=negatives, dev_queries=dev_queries, eval_every=eval_every,
-                                 freeze_layers=freeze_layers, max_minutes=max_minutes)
+                                 freeze_layers=freeze_layers, max_minutes=max_minutes, layers=layers)
     with tempfile.TemporaryDirectory(dir=settings.index_root / collection) as tmp:
         info = train_query_encoder(dense, source, spec, Path(tmp) / "model")
         manifest = query_encoders.QueryEncoderManifest(

@@ -55,6 +55,11 @@ class _Trainer:
         self.docs = torch.from_numpy(np.array(index.vectors(), dtype=np.float32))
         self.docids = index.docids
         bert: Any = self.model[0].auto_model
+        if spec.layers is not None:  # 2D-Matryoshka-style: a shallower query tower, saved as a model of L layers
+            if spec.layers > len(bert.encoder.layer):
+                raise InvalidInput(f"layers {spec.layers}: the encoder has {len(bert.encoder.layer)}")
+            bert.encoder.layer = bert.encoder.layer[: spec.layers]
+            bert.config.num_hidden_layers = spec.layers
         for module in [bert.embeddings, *bert.encoder.layer[: spec.freeze_layers]]:  # backward stops above them
             module.requires_grad_(False)
 
@@ -152,6 +157,6 @@ def train_query_encoder(index: DenseIndex, queries: QuerySet, spec: QueryEncoder
     trainer.model.max_seq_length = int(EncoderSpec.model_validate(index.manifest.build["encoder"]).max_length)
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer.model.save(str(out_dir))
-    return {"train_queries": len(train), "dev_queries": len(dev), "steps": step, "dev_curve": curve,
-            "dev_best": best, "documents_reencoded": 0, "seconds": round(time.perf_counter() - started, 1),
-            "spec": spec.model_dump(), "data": queries.name}
+    return {"train_queries": len(train), "dev_queries": len(dev), "steps": step, "layers": spec.layers,
+            "dev_curve": curve, "dev_best": best, "documents_reencoded": 0,
+            "seconds": round(time.perf_counter() - started, 1), "spec": spec.model_dump(), "data": queries.name}

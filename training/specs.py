@@ -44,6 +44,7 @@ class CrossEncoderTrainSpec(BaseModel):
     head: Literal["similarity", "zero", "random"] = "similarity"
     max_train_queries: int | None = Field(None, ge=1)  # cap on training lists (after the dev split)
     freeze_layers: int = Field(2, ge=0)  # embeddings + this many lowest layers stay fixed (cheaper on a CPU)
+    layers: int | None = Field(None, ge=1)  # train (and save) only the first L layers: a cheaper query encoder
     max_minutes: float | None = Field(None, gt=0)  # wall-clock budget: past it, evaluate once more and stop
     seed: int = 0
 
@@ -63,5 +64,6 @@ class QueryEncoderTrainSpec(BaseModel):
     dev_queries: int = Field(100, ge=0)  # held out of the training queries; best dev nDCG@10 checkpoint kept
     eval_every: int = Field(50, ge=1)
     freeze_layers: int = Field(2, ge=0)  # embeddings + this many lowest layers stay fixed (cheaper on a CPU)
+    layers: int | None = Field(None, ge=1)  # train (and save) only the first L layers: a cheaper query encoder
     max_minutes: float | None = Field(None, gt=0)  # wall-clock budget: past it, evaluate once more and stop
     seed: int = 0
