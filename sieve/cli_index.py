@@ -208,6 +208,7 @@ def index_early_exit(
     samples: Annotated[int, typer.Option(help="pseudo-queries mined from the corpus")] = 4000,
     map_kind: Annotated[str, typer.Option("--map", help="affine (ridge least squares) | procrustes")] = "affine",
     target: Annotated[str, typer.Option(help="self (full-depth pseudo-query) | doc (stored doc vectors)")] = "self",
+    ridge: Annotated[float, typer.Option(help="affine: ridge, relative to the mean eigenvalue")] = 1e-3,
     cache: Annotated[Path | None, typer.Option(help="folder caching the pseudo-queries' encodings")] = None,
     index_root: IndexRoot = None,
 ) -> None:
@@ -227,7 +228,7 @@ def index_early_exit(
         col = open_collection(settings.index_root / collection)
         try:
             manifest = fit_early_exit(col, index, depths, samples=samples, kind=map_kind,  # type: ignore[arg-type]
-                                      target=target, default=default, cache_dir=cache)  # type: ignore[arg-type]
+                                      target=target, default=default, cache_dir=cache, ridge=ridge)  # type: ignore[arg-type]
         finally:
             col.close()
     info = manifest.build["early_exit"]

@@ -99,7 +99,7 @@ def targets_for(index: DenseIndex, sources: list[str], depths: NDArray[np.float3
 
 
 def fit_early_exit(collection: Collection, index_name: str, layers: list[int], *, samples: int = 4000,
-                   kind: MapKind = "affine", target: Target = "self", ridge: float = 1e-2,
+                   kind: MapKind = "affine", target: Target = "self", ridge: float = 1e-3,
                    default: int | None = None, max_length: int = 64, cache_dir: Path | None = None,
                    seed: int = 0) -> IndexManifest:
     """Mine pseudo-queries, encode them at every depth, fit and write the maps (the caller holds the write lock)."""
