@@ -84,6 +84,8 @@ def evaluate_pipelines(
     splade_index: str | None = None,
     fusion: FusionSpec | None = None,
     learned_sparse: LearnedSparseSpec | None = None,
+    layers: int | None = None,
+    query_encoder: str | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate each pipeline name on ``data``'s ``split``; returns one summary per pipeline.
 
@@ -105,6 +107,7 @@ def evaluate_pipelines(
     funnel_opts = FunnelOptions(**funnel.model_dump()) if funnel else None
     specs = {name: PipelineSpec.named(split_name(name)[0]).override(
         dense_index=dense_index, dimensions=dims, funnel=funnel_opts, splade_index=splade_index,
+        layers=layers, query_encoder=query_encoder,
         fusion=fusion if fusion is not None and len(PipelineSpec.named(split_name(name)[0]).route()) > 1 else None)
         for name in pipelines}
     folder = settings.index_root / collection
@@ -132,6 +135,7 @@ def evaluate_pipelines(
             assert url is not None
             result = asyncio.run(run_over_http(url, collection, queries, spec, k))
         label = name + (_dense_label(dense_index, dims, funnel) if "dense" in spec.route() else "")
+        label += (f"@L{layers}" if layers else "") + (f"@qe-{query_encoder}" if query_encoder else "")
         label += _fusion_label(fusion) if len(spec.route()) > 1 else ""
         summaries.append(summarize(label, dataset.name, split, qrels, result, out))
     return summaries

@@ -27,7 +27,7 @@ import numpy as np
 
 from indexers.collection import INFO_FILE, BuildPlan, build_collection
 from indexers.corpus import Fields
-from indexers.dense import DenseIndexSpec, build_dense_index
+from indexers.dense import DenseIndexSpec, build_dense_index, early_exit, query_encoders
 from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import DocStore, write_docstore
 from indexers.durable import fault_point
@@ -152,6 +152,7 @@ def _rebuild_index(old: Path, out: Path, store: DocStore, changed: set[str], enc
         mspec = _spec(MatryoshkaSpec, info)
         add_matryoshka(out, mspec, transform=PrefixTransform.load(old),
                        transform_info={"trained_on": info.get("trained_on")})
+    early_exit.carry_over(old, out)  # query-side maps: kept (a new version all the same)
 
 
 def apply_changes(
@@ -213,6 +214,8 @@ def rebuild_with(root: Path, name: str, encoder_for: EncoderFor, upserts: Sequen
                 _rebuild_index(index_dir, tmp / "indexes" / index_dir.name, store, changed, encoder_for,
                                sparse_encoder_for)
         versions = {p.name: IndexManifest.read(p).version for p in (tmp / "indexes").iterdir()}
+        if (folder / query_encoders.FOLDER).is_dir():  # kept, and refused by the new index versions until retrained
+            shutil.copytree(folder / query_encoders.FOLDER, tmp / query_encoders.FOLDER, copy_function=os.link)
     report = ChangeReport(
         name, count, added=len([i for i in upsert_ids if i not in present]),
         replaced=len([i for i in upsert_ids if i in present]), deleted=len([i for i in deletes if i in present]),

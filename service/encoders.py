@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from indexers.dense import DenseIndex
 from indexers.encoders import Encoder, EncoderSpec, build_encoder
-from kernel.errors import IndexUnavailable
+from kernel.errors import IndexUnavailable, InvalidInput
 from service.batching import MicroBatcher
 from service.cache import Cache, cache_key
 from service.config import BatchingSettings
@@ -98,8 +98,14 @@ class AsyncEncoder:
         self._key = [spec.model_dump(mode="json"), encoder.model_id, encoder.revision, dtype]
         self._encode_queries = with_precision(encoder.encode_queries, spec, dtype)
         self._encode_docs = with_precision(encoder.encode_docs, spec, dtype)
+        self._spec = spec
+        self._dtype = dtype
         self._queries: MicroBatcher[str, NDArray[np.float32]] | None = None
         self._docs: MicroBatcher[str, NDArray[np.float32]] | None = None
+        self._make: Callable[[str, Callable[[Sequence[str]], NDArray[np.float32]]],
+                             MicroBatcher[str, NDArray[np.float32]]] | None = None
+        self._early: dict[int, tuple[MicroBatcher[str, NDArray[np.float32]] | None,
+                                     Callable[[Sequence[str]], NDArray[np.float32]]]] = {}
         if batching.enabled:
             name = f"{spec.backend}:{spec.model}"
             size = batching.pass_size
@@ -112,14 +118,39 @@ class AsyncEncoder:
 
             self._queries = batcher("queries", self._encode_queries)
             self._docs = batcher("docs", self._encode_docs)
+            self._make = batcher
 
     @property
     def dim(self) -> int:
         return self.encoder.dim
 
-    async def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """Unit vectors for ``texts``, from the cache where present; the rest through the batcher."""
-        keys = [cache_key("qvec", *self._key, t) for t in texts] if self._cache is not None else []
+    @property
+    def num_layers(self) -> int | None:
+        """Transformer layers of the model when it can stop early (torch backend), else None."""
+        return getattr(self.encoder, "num_layers", None)
+
+    def _early_exit(self, layers: int) -> tuple[MicroBatcher[str, NDArray[np.float32]] | None,
+                                                Callable[[Sequence[str]], NDArray[np.float32]]]:
+        """The batcher and the call that encode queries with the first ``layers`` layers (made on first use)."""
+        if layers not in self._early:
+            at = getattr(self.encoder, "encode_queries_at", None)
+            if at is None:
+                raise InvalidInput(f"early exit (layers) needs a torch encoder; {self.encoder.model_id} is served "
+                                   f"by {self.encoder.backend}")
+
+            def fn(texts: Sequence[str]) -> NDArray[np.float32]:
+                return at(texts, layers)  # type: ignore[no-any-return]
+
+            direct = with_precision(fn, self._spec, self._dtype)
+            self._early[layers] = (self._make(f"queries@{layers}", direct) if self._make else None, direct)
+        return self._early[layers]
+
+    async def encode_queries(self, texts: Sequence[str], layers: int | None = None) -> NDArray[np.float32]:
+        """Unit vectors for ``texts``, from the cache where present; the rest through the batcher. ``layers``: from
+        the model's first ``layers`` transformer layers (early exit; None: the full model)."""
+        batcher, direct = (self._queries, self._encode_queries) if layers is None else self._early_exit(layers)
+        key = self._key if layers is None else [*self._key, f"layers={layers}"]
+        keys = [cache_key("qvec", *key, t) for t in texts] if self._cache is not None else []
         found: dict[int, NDArray[np.float32]] = {}
         if self._cache is not None:
             blobs = await asyncio.gather(*(self._cache.get(k) for k in keys))
@@ -130,7 +161,7 @@ class AsyncEncoder:
                     self._metrics.cache.labels("vector", "hit" if hit else "miss").inc(n)
         missing = [i for i in range(len(texts)) if i not in found]
         if missing:
-            fresh = await self._encode(self._queries, self._encode_queries, [texts[i] for i in missing])
+            fresh = await self._encode(batcher, direct, [texts[i] for i in missing])
             for i, row in zip(missing, fresh, strict=True):
                 found[i] = row
             if self._cache is not None:
@@ -148,7 +179,7 @@ class AsyncEncoder:
         return np.stack(await batcher.submit_many(texts))
 
     async def close(self) -> None:
-        for batcher in (self._queries, self._docs):
+        for batcher in (self._queries, self._docs, *(b for b, _ in self._early.values())):
             if batcher is not None:
                 await batcher.close()
 

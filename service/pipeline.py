@@ -97,7 +97,8 @@ class Pipeline:
             "sparse": (self.collection.sparse, "sparse",
                        lambda i: SparseRetriever(i, self._executor)),
             "dense": (self.collection.dense, "dense",
-                      lambda i: DenseRetriever(i, self._encoders.for_index(i), self._executor)),
+                      lambda i: DenseRetriever(i, self._encoders.for_index(i), self._executor,
+                                               alternatives=self._encoders)),
             "splade": (self.collection.learned_sparse, "learned sparse",
                        lambda i: SpladeRetriever(i, self._sparse_encoders.for_index(i), self._executor)),
         }

@@ -12,14 +12,16 @@ from typing import Protocol, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from indexers.dense import DenseIndex
+from indexers.dense import DenseIndex, query_encoders
 from indexers.dense.index import DenseRow, Rows
+from indexers.dense.options import DenseSearchOptions
 from indexers.filters import AllowedDocs
 from indexers.segments.delta import Snapshot
 from indexers.segments.scoring import bm25_hits, dense_hits, fetch, merge
 from indexers.sparse import SparseIndex
+from kernel.errors import InvalidInput
 from kernel.types import Hit
-from service.encoders import AsyncEncoder
+from service.encoders import AsyncEncoder, AsyncEncoders
 from service.specs import PipelineSpec
 
 T = TypeVar("T")
@@ -95,29 +97,64 @@ class DenseRetriever:
 
     stage = "dense"
 
-    def __init__(self, index: DenseIndex, encoder: AsyncEncoder, executor: Executor) -> None:
+    def __init__(self, index: DenseIndex, encoder: AsyncEncoder, executor: Executor, *,
+                 alternatives: AsyncEncoders | None = None) -> None:
         self.index = index
         self.encoder = encoder
         self._executor = executor
+        self._alternatives = alternatives  # where registered query encoders load (``query_encoder``)
 
     async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
                      allowed: AllowedDocs | None = None) -> list[Hit]:
         start = time.perf_counter()
-        vector = await self.encoder.encode_queries([query])  # batched with other requests' queries, cached
+        encoder, layers = self.encoder, None
+        if spec.query_encoder is not None:
+            encoder = await self._query_encoder(spec)
+        else:
+            layers = self._layers(spec)
+        vector = await encoder.encode_queries([query], layers)  # batched with other requests' queries, cached
         trace.since("dense.encode", start)
         start = time.perf_counter()
-        rows = await run_blocking(self._executor, lambda: self._search(vector, k, spec, trace, allowed))
+        options = spec.dense.model_copy(update={"layers": layers})
+        rows = await run_blocking(self._executor, lambda: self._search(vector, k, options, trace, allowed))
         trace.since("dense.search", start)
         return [Hit(row[0], row[1], stage_scores={self.stage: row[1]}, passage=row.passage) for row in rows[0]]
 
-    def _search(self, vector: NDArray[np.float32], k: int, spec: PipelineSpec, trace: Trace,
+    async def _query_encoder(self, spec: PipelineSpec) -> AsyncEncoder:
+        """The registered query encoder the request names, checked against this index version (loaded once)."""
+        name = str(spec.query_encoder)
+        if spec.layers is not None:
+            raise InvalidInput("layers (early exit) applies to the index's own encoder, not to a query encoder")
+        if self._alternatives is None:
+            raise InvalidInput("this retriever serves no alternative query encoders")
+        index, alternatives = self.index, self._alternatives
+        collection = index.folder.parent.parent  # <collection>/indexes/<index>
+        encoder_spec = await run_blocking(self._executor, lambda: query_encoders.resolve(
+            collection, index.folder.name, index.manifest.version, name))
+        encoder = await run_blocking(self._executor, lambda: alternatives.get(encoder_spec))
+        if encoder.dim != index.dim:
+            raise InvalidInput(f"query encoder {name!r} gives {encoder.dim}-dim vectors; the index holds {index.dim}")
+        return encoder
+
+    def _layers(self, spec: PipelineSpec) -> int | None:
+        """The early-exit depth for this query (the request's, else the index's default), None for full depth."""
+        if spec.layers is None and self.index.early_exit is None:
+            return None
+        num_layers = self.encoder.num_layers
+        if num_layers is None:
+            raise InvalidInput(f"early exit (layers) needs a torch encoder; dense index {self.index.folder.name!r} "
+                               f"is served by {self.encoder.encoder.backend}")
+        return self.index.query_layers(spec.layers, num_layers)
+
+    def _search(self, vector: NDArray[np.float32], k: int, options: DenseSearchOptions, trace: Trace,
                 allowed: AllowedDocs | None) -> Rows:
         counts: dict[str, int] = {}
         snap = trace.snapshot
-        rows = self.index.search(vector, fetch(snap, k), spec.dense, counts=counts, allowed=allowed)
+        rows = self.index.search(vector, fetch(snap, k), options, counts=counts, allowed=allowed)
         trace.counts.update({f"{self.stage}.{name}": n for name, n in counts.items()})
         if snap is None or snap.empty:
             return rows
         only = trace.delta_allowed if allowed is not None else None
-        delta = dense_hits(snap, self.index.folder.name, self.index, vector[0], k, spec.dense, only)
+        query = vector if options.layers is None else self.index.map_early_exit(vector, options.layers)
+        delta = dense_hits(snap, self.index.folder.name, self.index, query[0], k, options, only)
         return [merge(rows[0], delta, snap, k, DenseRow)]

@@ -36,6 +36,9 @@ class PipelineSpec(DenseSearchOptions):
                                                       "follow (e.g. sparse, splade, dense); replaces retriever")
     sparse_index: str | None = Field(None, description="the sparse index to search [the collection's first]")
     dense_index: str | None = Field(None, description="the dense index to search [the collection's first]")
+    query_encoder: str | None = Field(None, description="dense: encode the query with this query encoder registered "
+                                                        "on the dense index (`sieve train query-encoder`) [the "
+                                                        "index's own encoder]")
     splade_index: str | None = Field(None, description="the learned sparse index to search [the collection's "
                                                        "first]")
     splade: dict[str, Any] | None = Field(

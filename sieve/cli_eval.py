@@ -45,6 +45,10 @@ def eval_beir(
     rrf_k: Annotated[int | None, typer.Option(help="RRF's k [60]")] = None,
     dims: Annotated[int | None, typer.Option(help="Matryoshka: dense search at this prefix dimension")] = None,
     funnel: Annotated[str | None, typer.Option(help="Matryoshka funnel DIMS:CODE:SHORTLIST")] = None,
+    layers: Annotated[int | None, typer.Option(help="dense: early-exit query encoding with the first L layers (the "
+                                                   "index's compatibility map)")] = None,
+    query_encoder: Annotated[str | None, typer.Option(help="dense: a query encoder registered on the index "
+                                                           "(sieve train query-encoder)")] = None,
     build: Annotated[bool, typer.Option(help="build the collection first if it is missing")] = True,
     reranker: Annotated[str | None, typer.Option(help="cross-encoder (path or HF id) for NAME+ce pipelines")] = None,
     reranker_backend: Annotated[str, typer.Option(help="+ce: torch | onnx")] = "torch",
@@ -92,7 +96,7 @@ def eval_beir(
         funnel=parse_funnel(funnel) if funnel else None,
         rerankers=rerankers,
         rerank_depth=rerank_depth, blends=tuple(blend), max_queries=max_queries,
-        only_qids=read_qids(only_qids) if only_qids else None,
+        only_qids=read_qids(only_qids) if only_qids else None, layers=layers, query_encoder=query_encoder,
     )
     width = max([24, *(len(str(s["pipeline"])) + 2 for s in summaries)])
     typer.echo(f"{'pipeline':<{width}}{'nDCG@10':>9}{'R@100':>9}{'MRR@10':>9}{'p50 ms':>9}")

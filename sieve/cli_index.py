@@ -230,3 +230,41 @@ def index_matryoshka(
     info = manifest.build["matryoshka"]
     typer.echo(f"{collection}/{index}: {transform} prefixes {list(spec.dims)} x {list(spec.codes)}, "
                f"{info['trained_on']}, {info['fit_seconds']}s")
+
+
+@index_app.command("early-exit")
+def index_early_exit(
+    collection: Annotated[str, typer.Option()] = "scifact",
+    index: Annotated[str, typer.Option(help="the dense index")] = "dense",
+    layers: Annotated[str, typer.Option(help="depths to fit maps for: a range 1-5 or a list 2,3")] = "1-5",
+    default: Annotated[int | None, typer.Option(help="the index's default query depth (requests may override)")
+                       ] = None,
+    samples: Annotated[int, typer.Option(help="pseudo-queries mined from the corpus")] = 4000,
+    map_kind: Annotated[str, typer.Option("--map", help="affine (ridge least squares) | procrustes")] = "affine",
+    target: Annotated[str, typer.Option(help="self (full-depth pseudo-query) | doc (stored doc vectors)")] = "self",
+    ridge: Annotated[float, typer.Option(help="affine: ridge, relative to the mean eigenvalue")] = 1e-3,
+    cache: Annotated[Path | None, typer.Option(help="folder caching the pseudo-queries' encodings")] = None,
+    index_root: IndexRoot = None,
+) -> None:
+    """Fit early-exit compatibility maps (query encoded with the first L layers -> the index's full-depth space)
+    from pseudo-queries mined from the corpus; documents are not re-encoded."""
+    from indexers.collection import open_collection
+    from indexers.locks import collection_lock
+    from indexers.recovery import recover_collection
+    from training.early_exit import fit_early_exit
+
+    setup_logging()
+    settings = settings_for(index_root)
+    low, _, high = layers.partition("-")
+    depths = list(range(int(low), int(high) + 1)) if high else [int(d) for d in layers.split(",")]
+    with collection_lock(settings.index_root, collection):  # the index folder is swapped: one writer at a time
+        recover_collection(settings.index_root, collection)
+        col = open_collection(settings.index_root / collection)
+        try:
+            manifest = fit_early_exit(col, index, depths, samples=samples, kind=map_kind,  # type: ignore[arg-type]
+                                      target=target, default=default, cache_dir=cache, ridge=ridge)  # type: ignore[arg-type]
+        finally:
+            col.close()
+    info = manifest.build["early_exit"]
+    typer.echo(f"{collection}/{index}: early-exit maps for layers {info['layers']} ({info['map']} to {info['target']},"
+               f" {info['samples']} pseudo-queries, {info['fit_seconds']}s), default {info['default'] or 'full depth'}")

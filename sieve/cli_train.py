@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 
 from sieve.cli_common import IndexRoot, settings_for, setup_logging
-from training.specs import CrossEncoderTrainSpec, MiningSpec
+from training.specs import CrossEncoderTrainSpec, MiningSpec, QueryEncoderTrainSpec
 
 # The cross-encoder options' defaults are the specs' own (the measured recipe), so the two cannot drift apart.
 _TRAIN = {name: f.default for name, f in CrossEncoderTrainSpec.model_fields.items()}
 _MINE = MiningSpec()
+_QENC = {name: f.default for name, f in QueryEncoderTrainSpec.model_fields.items()}
 
 train_app = typer.Typer(help="Train models on a collection's own data.", no_args_is_help=True)
 
@@ -110,3 +111,70 @@ def train_cross_encoder_cmd(
     typer.echo(f"saved {out} ({info['train_queries']} queries of which {info['weak_queries']} weak, "
                f"{info['train_pairs']} pairs, {info['seconds']}s on {info['device']}); dev nDCG@10 before "
                f"{info['dev_before']}, per epoch {info['dev_per_epoch']}")
+
+
+@train_app.command("query-encoder")
+def train_query_encoder_cmd(
+    collection: Annotated[str, typer.Option(help="the built collection whose dense index stays as it is")],
+    name: Annotated[str, typer.Option(help="the query encoder's name on the index (requests: query_encoder)")],
+    index: Annotated[str, typer.Option(help="the dense index")] = "dense",
+    data: Annotated[Path | None, typer.Option(help="BEIR folder with judged training queries")] = None,
+    split: Annotated[str, typer.Option(help="the judged split of --data to train on")] = "train",
+    weak: Annotated[int, typer.Option(help="train on N pseudo-queries mined from the corpus (titles, "
+                                           "inverse-cloze sentences, word spans) instead of judged ones")] = 0,
+    steps: int = _QENC["steps"],
+    batch_size: int = _QENC["batch_size"],
+    learning_rate: float = _QENC["learning_rate"],
+    negatives: Annotated[int, typer.Option(help="hard negatives retrieved live from the index per query")
+                         ] = _QENC["negatives"],
+    dev_queries: Annotated[int, typer.Option(help="training queries held out to pick the best checkpoint")
+                           ] = _QENC["dev_queries"],
+    freeze_layers: Annotated[int, typer.Option(help="keep embeddings + this many lowest layers fixed")
+                             ] = _QENC["freeze_layers"],
+    layers: Annotated[int | None, typer.Option(help="keep only the first L transformer layers (a cheaper query "
+                                                  "encoder, trained back to the index's space)")] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="stop after this many minutes (best checkpoint kept)")
+                           ] = None,
+    eval_every: Annotated[int, typer.Option(help="steps between dev evaluations")] = _QENC["eval_every"],
+    index_root: IndexRoot = None,
+) -> None:
+    """ADORE: fine-tune a copy of the dense index's encoder on the query side only, against the index's stored
+    document vectors (none re-encoded), with hard negatives retrieved from the index at every step; registered on
+    the collection as an alternative query encoder for this index version."""
+    import tempfile
+
+    from indexers.collection import open_collection
+    from indexers.corpus import BeirDataset
+    from indexers.dense import query_encoders
+    from training.early_exit import pseudo_queries
+    from training.query_encoder import train_query_encoder
+    from training.rank_lists import QuerySet, judged_queries
+
+    if (data is None) == (weak == 0):
+        raise typer.BadParameter("train on judged queries (--data, --split) or on weak ones (--weak N), one of them")
+    setup_logging()
+    settings = settings_for(index_root)
+    col = open_collection(settings.index_root / collection)
+    dense = col.dense.get(index)
+    if dense is None:
+        raise typer.BadParameter(f"collection {collection!r} has no dense index {index!r}")
+    if data is not None:
+        source = judged_queries(BeirDataset.open(data), split)
+    else:
+        texts, docs = pseudo_queries(col, weak)
+        source = QuerySet({f"weak:{i}": t for i, t in enumerate(texts)},
+                          {f"weak:{i}": {d: 1} for i, d in enumerate(docs)}, name=f"{collection} weak:{weak}")
+    spec = QueryEncoderTrainSpec(steps=steps, batch_size=batch_size, learning_rate=learning_rate,
+                                 negatives=negatives, dev_queries=dev_queries, eval_every=eval_every,
+                                 freeze_layers=freeze_layers, max_minutes=max_minutes, layers=layers)
+    with tempfile.TemporaryDirectory(dir=settings.index_root / collection) as tmp:
+        info = train_query_encoder(dense, source, spec, Path(tmp) / "model")
+        manifest = query_encoders.QueryEncoderManifest(
+            name=name, index=index, trained_against=dense.manifest.version, base_model=str(dense.manifest.model),
+            encoder=dense.manifest.build["encoder"], documents_reencoded=0, training=info)
+        folder = query_encoders.register(col.folder, manifest, Path(tmp) / "model")
+    col.close()
+    typer.echo(f"registered query encoder {name!r} on {collection}/{index} (version {manifest.trained_against}) at "
+               f"{folder}: {info['train_queries']} training queries ({info['data']}), {info['steps']} steps, "
+               f"{info['seconds']}s; dev nDCG@10 {info['dev_curve'][0]['dev_ndcg@10']} -> {info['dev_best']}; "
+               "documents re-encoded: 0")

@@ -127,6 +127,8 @@ class SearchOptions(TypedDict, total=False):
     splade_min_weight: float
     explain: bool
     funnel: Mapping[str, Any]
+    layers: int
+    query_encoder: str
     rerank: bool | Mapping[str, Any]
     timeout_ms: int
     filter: Mapping[str, Any]  # e.g. {"field": "year", "gte": 2020} or {"and": [...]}: see the server's grammar

@@ -44,4 +44,26 @@ class CrossEncoderTrainSpec(BaseModel):
     head: Literal["similarity", "zero", "random"] = "similarity"
     max_train_queries: int | None = Field(None, ge=1)  # cap on training lists (after the dev split)
     freeze_layers: int = Field(2, ge=0)  # embeddings + this many lowest layers stay fixed (cheaper on a CPU)
+    layers: int | None = Field(None, ge=1)  # train (and save) only the first L layers: a cheaper query encoder
+    max_minutes: float | None = Field(None, gt=0)  # wall-clock budget: past it, evaluate once more and stop
+    seed: int = 0
+
+
+class QueryEncoderTrainSpec(BaseModel):
+    """ADORE-style query-side training against a fixed dense index (``training/query_encoder.py``); the defaults are
+    the recipe measured in docs/results.md and ``sieve train query-encoder``'s option defaults."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    steps: int = Field(300, ge=1)
+    batch_size: int = Field(16, ge=1)  # queries per step
+    learning_rate: float = Field(1e-5, gt=0)
+    negatives: int = Field(50, ge=1)  # top-n retrieved from the index each step (judged positives excluded)
+    scale: float = Field(20.0, gt=0)  # softmax scale over cosine scores (1 / temperature)
+    max_length: int = Field(32, ge=8)  # query tokens during training
+    dev_queries: int = Field(100, ge=0)  # held out of the training queries; best dev nDCG@10 checkpoint kept
+    eval_every: int = Field(50, ge=1)
+    freeze_layers: int = Field(2, ge=0)  # embeddings + this many lowest layers stay fixed (cheaper on a CPU)
+    layers: int | None = Field(None, ge=1)  # train (and save) only the first L layers: a cheaper query encoder
+    max_minutes: float | None = Field(None, gt=0)  # wall-clock budget: past it, evaluate once more and stop
     seed: int = 0

@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexers.dense import filtered
+from indexers.dense.early_exit import EarlyExitMaps
 from indexers.dense.options import DenseSearchOptions
 from indexers.dense.passages import PASSAGES_FILE, ChunkSpec, aggregate
 from indexers.filters import AllowedDocs, RowMap
@@ -85,6 +86,9 @@ class DenseIndex:
             from indexers.matryoshka.view import MatryoshkaView
 
             self.matryoshka = MatryoshkaView(folder, self.manifest.build["matryoshka"], self.vectors())
+        self.early_exit: EarlyExitMaps | None = None
+        if "early_exit" in self.manifest.build:
+            self.early_exit = EarlyExitMaps(folder, self.manifest.build["early_exit"])
         if use_gpu and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
             self._gpu_res = faiss.StandardGpuResources()
             self._index = faiss.index_cpu_to_gpu(self._gpu_res, 0, self._index)
@@ -121,9 +125,10 @@ class DenseIndex:
         Args:
             queries: one query vector per row (full dimension, unit length).
             k: hits per query.
-            options: ``funnel``: shortlist at a Matryoshka prefix, rescore at full dimension (unset funnel fields
-                take the index's built default); else ``dimensions``: search at that prefix; else the full index
-                (``ef_search`` overrides HNSW's setting for this call).
+            options: ``layers``: the queries come from that many encoder layers (mapped here, see
+                ``query_layers``); ``funnel``: shortlist at a Matryoshka prefix, rescore at full dimension (unset
+                funnel fields take the index's built default); else ``dimensions``: search at that prefix; else the
+                full index (``ef_search`` overrides HNSW's setting for this call).
             counts: when given, gets what the search did: ``rescored`` (funnel candidates rescored per query),
                 ``allowed`` (rows a filter let through), ``exact`` (queries a filter had scored exactly).
             allowed: a filter's documents: only they can come back, ``k`` of them when ``k`` are allowed
@@ -133,6 +138,8 @@ class DenseIndex:
             InvalidInput: a prefix or funnel the index was not built with (the message lists what it serves).
         """
         options = options or DenseSearchOptions()
+        if options.layers is not None:
+            queries = self.map_early_exit(queries, options.layers)
         counts = counts if counts is not None else {}
         if allowed is not None:
             rows = self.rowmap.rows(allowed)
@@ -149,6 +156,35 @@ class DenseIndex:
         if options.dimensions is not None:
             return self._prefix(queries, k, options.dimensions, allowed, counts)
         return self._full(queries, k, options.ef_search, allowed, counts)
+
+    def query_layers(self, requested: int | None, num_layers: int) -> int | None:
+        """The depth to encode a query at (``requested``, else the index's default), or None for full depth, for an
+        encoder of ``num_layers`` layers.
+
+        Raises:
+            InvalidInput: more layers than the encoder has, or an early exit the index has no map for.
+        """
+        layers = requested if requested is not None else (self.early_exit.default if self.early_exit else None)
+        if layers is None or layers == num_layers:
+            return None
+        if layers > num_layers:
+            raise InvalidInput(f"layers {layers}: the encoder of dense index {self.folder.name!r} has {num_layers}")
+        served = self.early_exit.depths if self.early_exit else []
+        if layers not in served:
+            raise InvalidInput(f"dense index {self.folder.name!r} has early-exit maps for layers {served}, not "
+                               f"{layers}; fit them with `sieve index early-exit`")
+        return layers
+
+    def map_early_exit(self, queries: NDArray[np.float32], layers: int) -> NDArray[np.float32]:
+        """Query vectors from the encoder's first ``layers`` layers, mapped into the index's space.
+
+        Raises:
+            InvalidInput: the index has no map for that depth.
+        """
+        if self.early_exit is None:
+            raise InvalidInput(f"dense index {self.folder.name!r} has no early-exit maps; fit them with "
+                               "`sieve index early-exit`")
+        return self.early_exit.apply(queries, layers)
 
     def _selector(self, allowed: AllowedDocs | None) -> faiss.IDSelector | None:
         return None if allowed is None else filtered.selector(allowed, self.rowmap, len(self.docids))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,6 +31,8 @@ class SentenceTransformerEncoder:
         self.revision = resolved.revision
         self.dim = int(self._model.get_embedding_dimension() or 0)
         self.normalized = True
+        self._short: dict[int, Any] = {}  # layers -> early-exit model (weights shared with the full one)
+        self._short_lock = threading.Lock()
 
     def _encode(self, texts: Sequence[str], show_progress: bool) -> NDArray[np.float32]:
         vectors = self._model.encode(
@@ -45,6 +49,34 @@ class SentenceTransformerEncoder:
 
     def encode_docs(self, texts: Sequence[str], *, show_progress: bool = False) -> NDArray[np.float32]:
         return self._encode(texts, show_progress)
+
+    @property
+    def num_layers(self) -> int:
+        """Transformer layers in the model (what ``encode_queries_at`` may stop before)."""
+        from indexers.encoders.early_exit import layer_stack
+
+        return len(layer_stack(self._model))
+
+    def encode_queries_at(self, texts: Sequence[str], layers: int) -> NDArray[np.float32]:
+        """Query vectors from the first ``layers`` transformer layers, pooled and normalised like the full model's
+        (``layers`` = ``num_layers`` is ``encode_queries`` itself). Raises InvalidInput outside 1..num_layers."""
+        from indexers.encoders.early_exit import truncated
+
+        if layers == self.num_layers:
+            return self.encode_queries(texts)
+        with self._short_lock:
+            if layers not in self._short:
+                self._short[layers] = truncated(self._model, layers)
+            short = self._short[layers]
+        vectors = short.encode(list(texts), batch_size=self._batch_size, convert_to_numpy=True,
+                               normalize_embeddings=False, show_progress_bar=False)
+        return l2_normalize(np.asarray(vectors, dtype=np.float32))
+
+    def encode_all_depths(self, texts: Sequence[str], *, max_length: int | None = None) -> NDArray[np.float32]:
+        """``[num_layers, len(texts), dim]``: every depth's unit vectors in one forward pass per batch."""
+        from indexers.encoders.early_exit import all_depths
+
+        return all_depths(self._model, texts, batch_size=self._batch_size, max_length=max_length)
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         tokenizer = self._model.tokenizer

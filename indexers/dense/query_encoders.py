@@ -1,0 +1,86 @@
+"""Alternative query encoders registered on a dense index: query-side models tuned against the index's stored
+document vectors (``sieve train query-encoder``), so the documents are never re-encoded.
+
+Each lives in ``<collection>/query_encoders/<name>/``: the model folder ``model/`` and ``query_encoder.json``, its
+manifest, which names the dense index and the index version it was trained against. A query encoder serves only
+that version: once the index is rebuilt (a live change, new early-exit maps, ...) its vectors may differ, and
+``resolve`` refuses it with an error that says so.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from indexers.encoders import EncoderSpec
+from indexers.manifest import atomic_folder
+from kernel.errors import InvalidInput, NotFound
+
+FOLDER = "query_encoders"
+MANIFEST_FILE = "query_encoder.json"
+MODEL_DIR = "model"
+
+
+class QueryEncoderManifest(BaseModel):
+    """What a registered query encoder is and what it may be used with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    index: str  # the dense index's name in its collection
+    trained_against: str  # that index's manifest version at training time
+    base_model: str
+    encoder: dict[str, Any]  # the index's EncoderSpec, whose model this one replaces for queries
+    documents_reencoded: int = 0
+    training: dict[str, Any] = {}
+    created_at: str = ""
+
+
+def _check_name(name: str) -> str:
+    if not name or not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
+        raise InvalidInput(f"query encoder name {name!r}: use letters, digits, '-', '_' and '.'")
+    return name
+
+
+def register(collection_folder: Path, manifest: QueryEncoderManifest, model_dir: Path) -> Path:
+    """Move the trained ``model_dir`` into the collection as ``manifest.name`` (atomically; replaces one of the same
+    name) and write its manifest. Returns the folder."""
+    final = collection_folder / FOLDER / _check_name(manifest.name)
+    with atomic_folder(final) as tmp:
+        shutil.copytree(model_dir, tmp / MODEL_DIR)
+        stamped = manifest.model_copy(update={"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        (tmp / MANIFEST_FILE).write_text(stamped.model_dump_json(indent=2) + "\n")
+    return final
+
+
+def read(collection_folder: Path, name: str) -> QueryEncoderManifest:
+    """The manifest of query encoder ``name`` (NotFound, listing the registered ones, when there is none)."""
+    path = collection_folder / FOLDER / _check_name(name) / MANIFEST_FILE
+    if not path.is_file():
+        known = sorted(p.parent.name for p in (collection_folder / FOLDER).glob(f"*/{MANIFEST_FILE}"))
+        raise NotFound(f"collection {collection_folder.name!r} has no query encoder {name!r}; registered: {known}")
+    return QueryEncoderManifest.model_validate(json.loads(path.read_text()))
+
+
+def resolve(collection_folder: Path, index_name: str, index_version: str, name: str) -> EncoderSpec:
+    """The encoder spec that loads query encoder ``name`` for dense index ``index_name`` at ``index_version``.
+
+    Raises:
+        NotFound: no such query encoder.
+        InvalidInput: it was trained for another index, or for another version of this one.
+    """
+    manifest = read(collection_folder, name)
+    if manifest.index != index_name:
+        raise InvalidInput(f"query encoder {name!r} was trained for dense index {manifest.index!r}, not "
+                           f"{index_name!r}")
+    if manifest.trained_against != index_version:
+        raise InvalidInput(f"query encoder {name!r} was trained against version {manifest.trained_against} of dense "
+                           f"index {index_name!r}, which is now at version {index_version}; its document vectors "
+                           "may have changed: retrain it (`sieve train query-encoder`)")
+    model = collection_folder / FOLDER / name / MODEL_DIR
+    return EncoderSpec.model_validate({**manifest.encoder, "model": str(model)})
