@@ -20,8 +20,8 @@ def write_seismic(tmp: Path, store: ForwardStore, spec: SeismicIndexSpec) -> dic
     dataset = seismic.SeismicDataset(dim=vectors.dim)
     # Ids are strictly increasing within a row (the encoder emits them sorted); rows without terms are skipped.
     added = dataset.add_documents_by_id(
-        store.docids, vectors.indices.astype(np.int64), vectors.values.astype(np.float32),
-        vectors.indptr.astype(np.int64),
+        store.docids, vectors.indices.astype(np.int64), vectors.values.astype(np.float32, copy=False),
+        vectors.indptr.astype(np.int64, copy=False),
     )
     kwargs = {"n_postings": spec.n_postings, "centroid_fraction": spec.centroid_fraction,
               "min_cluster_size": spec.min_cluster_size, "summary_energy": spec.summary_energy,
