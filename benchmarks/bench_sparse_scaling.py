@@ -1,16 +1,18 @@
 """Seismic vs Lucene impact at 100k-1M synthetic SPLADE documents: recall@10 against exact scoring and p50 latency.
 
-    python -m benchmarks.bench_sparse_scaling --stats indexes/bench-splade/scifact/exact \
-        --data ../shared/datasets/scifact [--sizes 100000 300000 1000000] [--queries 200]
+    python -m benchmarks.bench_sparse_scaling --stats indexes/bench-splade/cranfield/exact \
+        --data ../shared/datasets/cranfield [--sizes 100000 300000 1000000] [--queries 200] [--generator mix|iid]
 
-Documents are drawn from a real learned sparse index's statistics: each document's number of terms from the
-empirical non-zeros-per-document distribution, its terms from the corpus's term (document-frequency)
-distribution without repeats, its weights from the empirical weight distribution. Queries are the collection's
-real SPLADE-encoded test queries. Each size is generated with the same seed, so a smaller size is a prefix of a
-larger one.
-Searches run one query at a time on one thread (Lucene on the first `--lucene-queries`: it is slow at 1M). Results
-are written after every size to
-``results/bench_sparse_scaling.json`` (so a cut-short run keeps what it measured).
+Documents are drawn from a real learned sparse index's statistics. ``mix`` (default): each synthetic document is a
+perturbed mixture of two real documents (their terms kept with probability 0.7 and 0.3, weights jittered, plus 10%
+terms drawn by document frequency), so terms co-occur as in the real corpus; ``iid``: each document's length from the
+empirical non-zeros-per-document distribution, its terms drawn independently by document frequency, its weights from
+the empirical weight distribution. Queries are the collection's real SPLADE-encoded test queries. Each size is
+generated with the same seed, so a smaller size is a prefix of a larger one.
+Searches run one query at a time on one thread (Lucene on the first ``--lucene-queries``: it is slow at 1M). Results
+are written after every size (``--out``, default ``results/bench_sparse_scaling.json``), so a cut-short run keeps
+what it measured. ``--skip-lucene`` / ``--skip-seismic`` run one side (two processes can share the work);
+``--keep`` keeps the index folders for ``benchmarks.time_sparse_pair``, which times both query by query interleaved.
 """
 
 from __future__ import annotations
