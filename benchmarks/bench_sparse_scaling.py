@@ -121,22 +121,23 @@ def run_size(n: int, real: SparseVectors, vocab: list[str], queries: SparseVecto
                                  "exact_batch_s": round(time.perf_counter() - started, 1)}
     if args.skip_seismic:
         return _lucene(result, store, queries, truth, args, work)
-    seismic_spec = SeismicIndexSpec(n_postings=args.n_postings, centroid_fraction=args.centroid_fraction,
-                                    summary_energy=args.summary_energy)
     gc.collect()  # the exact pass's CSR copy: at 1M documents every GiB counts
-    started = time.perf_counter()
-    build_learned_sparse_index(None, 0, None, work / "seismic", seismic_spec, store=store)
-    seismic_build = time.perf_counter() - started
-    index = SeismicSparseIndex(work / "seismic")
-    for cut, heap in args.seismic_points:
-        rows, seconds = timed(index, queries, SeismicSearchOptions(query_cut=cut, heap_factor=heap))
-        result[f"seismic q{cut} h{heap}"] = {"recall@10": round(recall(truth, rows), 4),
-                                             "p50_ms": round(statistics.median(seconds) * 1000, 3)}
-    result["seismic_build_s"] = round(seismic_build, 1)
-    del index
-    gc.collect()
-    if not args.keep:
-        shutil.rmtree(work / "seismic")
+    for n_postings, centroids, energy in args.seismic_builds:
+        tag = "" if len(args.seismic_builds) == 1 else f" [{n_postings}:{centroids}:{energy}]"
+        folder = work / ("seismic" if not tag else f"seismic-{n_postings}-{centroids}-{energy}")
+        spec = SeismicIndexSpec(n_postings=n_postings, centroid_fraction=centroids, summary_energy=energy)
+        started = time.perf_counter()
+        build_learned_sparse_index(None, 0, None, folder, spec, store=store)
+        result[f"seismic_build_s{tag}"] = round(time.perf_counter() - started, 1)
+        index = SeismicSparseIndex(folder)
+        for cut, heap in args.seismic_points:
+            rows, seconds = timed(index, queries, SeismicSearchOptions(query_cut=cut, heap_factor=heap))
+            result[f"seismic q{cut} h{heap}{tag}"] = {"recall@10": round(recall(truth, rows), 4),
+                                                      "p50_ms": round(statistics.median(seconds) * 1000, 3)}
+        del index
+        gc.collect()
+        if not args.keep:
+            shutil.rmtree(folder)
     return result if args.skip_lucene else _lucene(result, store, queries, truth, args, work)
 
 
@@ -166,6 +167,9 @@ def main() -> None:
     parser.add_argument("--n-postings", type=int, default=3500)
     parser.add_argument("--centroid-fraction", type=float, default=0.1)
     parser.add_argument("--summary-energy", type=float, default=0.4)
+    parser.add_argument("--seismic-build", nargs="+", default=None,
+                        help="n_postings:centroid_fraction:summary_energy, one Seismic index per setting "
+                             "(default: the three options above)")
     parser.add_argument("--seismic", nargs="+", default=["10:0.7", "20:0.9", "30:0.9", "50:1.0"],
                         help="query_cut:heap_factor points measured per size")
     parser.add_argument("--lucene-queries", type=int, default=50, help="Lucene is timed on the first N queries")
@@ -175,6 +179,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("indexes/bench-sparse-scaling"))
     parser.add_argument("--out", type=Path, default=Path("results/bench_sparse_scaling.json"))
     args = parser.parse_args()
+    args.seismic_builds = [(int(a), float(b), float(c)) for a, b, c in (x.split(":") for x in args.seismic_build)] \
+        if args.seismic_build else [(args.n_postings, args.centroid_fraction, args.summary_energy)]
     args.seismic_points = [(int(c), float(h)) for c, h in (p.split(":") for p in args.seismic)]
     real = ForwardStore.read(args.stats)
     manifest = IndexManifest.read(args.stats)
@@ -185,8 +191,8 @@ def main() -> None:
         "stats_from": str(args.stats), "real_docs": len(real.docids), "real_avg_doc_nnz": manifest.build["avg_doc_nnz"],
         "generator": args.generator, "queries": len(queries), "lucene_queries": min(args.lucene_queries, len(queries)),
         "avg_query_nnz": round(queries.nnz / len(queries), 2),
-        "seismic_build": {"n_postings": args.n_postings, "centroid_fraction": args.centroid_fraction,
-                          "summary_energy": args.summary_energy}, "sizes": [],
+        "seismic_builds": [{"n_postings": a, "centroid_fraction": b, "summary_energy": c}
+                           for a, b, c in args.seismic_builds], "sizes": [],
     }
     args.work.mkdir(parents=True, exist_ok=True)
     for n in sorted(args.sizes):
