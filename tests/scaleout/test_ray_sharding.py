@@ -103,13 +103,34 @@ async def test_sharded_equals_single_node(client: httpx.AsyncClient, scifact_sli
         one = await _search(client, "single", query, retriever)
         many = await _search(client, "sharded", query, retriever)
         assert many["degraded"] == [], many["degraded"]
-        assert [h["id"] for h in many["hits"]] == [h["id"] for h in one["hits"]], query
+        assert many["hits"] and [h["id"] for h in many["hits"]] == [h["id"] for h in one["hits"]], query
         assert [h["score"] for h in many["hits"]] == pytest.approx([h["score"] for h in one["hits"]], abs=1e-5)
         stage = retriever if retriever in ("sparse", "splade") else "dense"
         assert many["counts"][f"{stage}.shards_answered"] == SHARDS
     filtered = await client.post("/v1/search", json={"collection": "sharded", "query": "cancer", "retriever": retriever,
                                                      "filter": {"field": "year", "eq": 2000}})
     assert filtered.status_code == 422 and "sharded collections" in filtered.text  # never silently unfiltered
+
+
+async def test_sharded_splade_query_handling_is_the_single_nodes(client: httpx.AsyncClient,
+                                                                 scifact_slice: Path) -> None:
+    query = _queries(scifact_slice)[0]
+    bodies = []
+    for collection in ("single", "sharded"):
+        resp = await client.post("/v1/search", json={"collection": collection, "query": query, "k": 10,
+                                                     "retriever": "splade", "explain": True})
+        assert resp.status_code == 200, resp.text
+        bodies.append(resp.json())
+    one, many = bodies
+    assert many["hits"] and many["explain"]["splade"] == one["explain"]["splade"]  # encoded once, in the router
+    assert many["counts"]["splade.query_terms"] == one["counts"]["splade.query_terms"] > 0
+    empty = (await client.post("/v1/search", json={"collection": "sharded", "query": query, "retriever": "splade",
+                                                   "splade_min_weight": 1000.0})).json()
+    assert empty["hits"] == [] and any("matches nothing" in w for w in empty["warnings"])
+    assert "splade.shards" not in empty["counts"]  # nothing was scattered
+    bad = await client.post("/v1/search", json={"collection": "sharded", "query": query, "retriever": "splade",
+                                                 "splade": {"no_such_option": 1}})
+    assert bad.status_code == 422 and "valid" in bad.text
 
 
 async def test_killed_shard_degrades_then_comes_back(served: tuple[FastAPI, Any], client: httpx.AsyncClient,
