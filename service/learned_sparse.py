@@ -129,6 +129,23 @@ def expansion(query: SparseVectors, vocab: Sequence[str], top: int = EXPLAIN_TER
     return {vocab[int(ids[i])]: round(float(weights[i]), 4) for i in best}
 
 
+async def encode_query(encoder: AsyncSparseEncoder, query: str, spec: PipelineSpec, trace: Trace,
+                       stage: str) -> SparseVectors | None:
+    """The query's vector without terms of at most ``spec.splade_min_weight`` (``explain``: its expansion); None,
+    with a warning, when no term is left."""
+    start = time.perf_counter()
+    vector = (await encoder.encode_query(query)).prune(threshold=spec.splade_min_weight)
+    trace.since(f"{stage}.encode", start)
+    trace.counts[f"{stage}.query_terms"] = vector.nnz
+    if spec.explain:
+        trace.explain[stage] = expansion(vector, encoder.encoder.vocab)
+    if vector.nnz == 0:
+        trace.warnings.append(f"{stage}: the query's encoding has no term above weight {spec.splade_min_weight:g}; "
+                              "it matches nothing")
+        return None
+    return vector
+
+
 class SpladeRetriever:
     """Encode the query with the index's own model, drop terms of at most ``spec.splade_min_weight``, search the
     index with ``spec.splade``'s options (validated against its backend: a bad one is a 422 naming the valid ones).
@@ -144,15 +161,8 @@ class SpladeRetriever:
     async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
                      allowed: AllowedDocs | None = None) -> list[Hit]:
         options = search_options(self.index.backend, spec.splade)
-        start = time.perf_counter()
-        vector = (await self.encoder.encode_query(query)).prune(threshold=spec.splade_min_weight)
-        trace.since(f"{self.stage}.encode", start)
-        trace.counts[f"{self.stage}.query_terms"] = vector.nnz
-        if spec.explain:
-            trace.explain[self.stage] = expansion(vector, self.encoder.encoder.vocab)
-        if vector.nnz == 0:
-            trace.warnings.append(f"{self.stage}: the query's encoding has no term above weight "
-                                  f"{spec.splade_min_weight:g}; it matches nothing")
+        vector = await encode_query(self.encoder, query, spec, trace, self.stage)
+        if vector is None:
             return []
         start = time.perf_counter()
         snap, only = trace.snapshot, trace.delta_allowed if allowed is not None else None

@@ -1,8 +1,8 @@
 """Sharded serving on Ray: one actor per shard (``indexers/sharding/shard.py`` ``ShardServer``, optionally
 replicated), and a router inside the service that scatters each first-stage search to every shard and gathers one
-global top-k. The query is encoded once here (the dense vector travels to the shards; BM25 gets the text, scored
-on each shard with collection-wide statistics), so merged scores are exactly those of one index; fusion, hydration
-and reranking run once, after the merge, in the ordinary ``Pipeline``.
+global top-k. The query is encoded once here (the dense or SPLADE vector travels to the shards, ``sharded_splade.py``;
+BM25 gets the text, scored on each shard with collection-wide statistics), so merged scores are exactly those of one
+index; fusion, hydration and reranking run once, after the merge, in the ordinary ``Pipeline``.
 
 A shard that is down, fails, or misses its deadline (``RaySettings.shard_timeout_ms``) is left out: the answer comes
 from the others, ``degraded`` lists ``shard:<n>`` and ``counts`` has ``<stage>.shards`` / ``<stage>.shards_answered``.
@@ -12,7 +12,6 @@ Ray restarts a dead actor (``max_restarts``); it reopens its folder and statisti
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import logging
 import time
@@ -27,7 +26,7 @@ from indexers.filters import AllowedDocs
 from indexers.manifest import IndexManifest
 from indexers.sharding.cluster import init_local
 from indexers.sharding.layout import SHARDS_DIR, ShardedManifest, is_sharded, require_ray, shard_of
-from indexers.sharding.shard import Row, ShardServer
+from indexers.sharding.shard import ShardServer, merge
 from kernel.errors import NotFound
 from kernel.types import Doc, Hit
 from service.config import RaySettings
@@ -36,14 +35,10 @@ from service.filtering import Unfiltered
 from service.pipeline import CALLER_ERRORS, Pipeline, _pick
 from service.registry import Registry
 from service.retrieval import Retriever, Trace
+from service.sharded_splade import ShardedSpladeRetriever
 from service.specs import PipelineSpec
 
 log = logging.getLogger(__name__)
-
-
-def merge(runs: Sequence[Sequence[Row]], k: int) -> list[Row]:
-    """Global top-``k`` of per-shard top-``k`` lists: score descending, ties by doc id (as the native BM25 index)."""
-    return heapq.nsmallest(k, itertools.chain.from_iterable(runs), key=lambda r: (-r[1], r[0]))
 
 
 class ShardRouter:
@@ -220,9 +215,9 @@ class ShardedPipeline(Pipeline):
         routes: dict[str, tuple[dict[str, Any], Callable[[str], Retriever]]] = {
             "sparse": (col.sparse, lambda n: ShardedSparseRetriever(router, n)),
             "dense": (col.dense, lambda n: ShardedDenseRetriever(router, n, self._encoders.for_index(col.dense[n]))),
+            "splade": (col.learned_sparse, lambda n: ShardedSpladeRetriever(
+                router, n, col.learned_sparse[n].manifest, self._sparse_encoders.for_index(col.learned_sparse[n]))),
         }
-        if kind not in routes:
-            raise NotFound(f"collection {col.name!r} is sharded: it serves sparse (BM25) and dense retrieval only")
         indexes, build = routes[kind]
         name = _pick(indexes, name, kind, col.name)
         if (kind, name) not in self._retrievers:

@@ -75,14 +75,15 @@ def index_build(
     if not prefixes:
         changes["prefixes"] = None
     if ray or ray_address:
-        if learned_sparse or chunk:
-            raise typer.BadParameter("--ray builds BM25 and dense indexes of whole documents only")
+        if chunk:
+            raise typer.BadParameter("--ray builds indexes of whole documents only (no --chunk)")
         build_sharded_cli(
             collection=collection, source=source or settings.data_dir / collection, index_root=settings.index_root,
             address=ray_address, shards=shards, encoder_workers=encoder_workers, limit=limit,
             reuse=reuse_vectors,
             sparse=() if no_sparse else tuple(parse_sparse(s) for s in sparse),
             dense=() if no_dense else tuple(parse_dense(d) for d in dense),
+            learned_sparse=tuple(parse_learned_sparse(s) for s in learned_sparse or ()),
             fields=Fields(id=id_field, text=text_field, title=title_field or None), on_error=on_error)
         return
     plan = BuildPlan(

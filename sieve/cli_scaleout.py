@@ -11,6 +11,7 @@ import typer
 if TYPE_CHECKING:
     from indexers.bm25 import Bm25IndexSpec
     from indexers.dense import DenseIndexSpec
+    from indexers.learned_sparse_backends import LearnedSparseSpec
     from indexers.lucene import LuceneIndexSpec
 
 # Typer has no option with an optional value, so ``--ray [ADDRESS]`` is spelled ``--ray [--ray-address ADDRESS]``.
@@ -28,10 +29,11 @@ ReuseOption = Annotated[list[str] | None, typer.Option(
 
 def build_sharded_cli(*, collection: str, source: Path, index_root: Path, address: str | None, shards: int,
                       encoder_workers: int, sparse: tuple[LuceneIndexSpec | Bm25IndexSpec, ...],
-                      dense: tuple[DenseIndexSpec, ...], reuse: list[str] | None, limit: int | None,
+                      dense: tuple[DenseIndexSpec, ...], learned_sparse: tuple[LearnedSparseSpec, ...],
+                      reuse: list[str] | None, limit: int | None,
                       **read: object) -> None:
     """Build a sharded collection: native BM25 only (Lucene shards would score with their own statistics), dense
-    indexes of whole documents without Matryoshka prefixes."""
+    indexes of whole documents without Matryoshka prefixes, learned sparse indexes (encoded per shard)."""
     from indexers.bm25 import Bm25IndexSpec
     from indexers.sharding.build import ShardedPlan, build_sharded
 
@@ -44,6 +46,7 @@ def build_sharded_cli(*, collection: str, source: Path, index_root: Path, addres
         raise typer.BadParameter("--reuse-vectors takes NAME=FOLDER")
     plan = ShardedPlan(name=collection, source=source, shards=shards, limit=limit, sparse=native,
                        dense=tuple(d.model_copy(update={"prefixes": None}) for d in dense),
+                       learned_sparse=learned_sparse,
                        encoder_workers=encoder_workers, reuse_vectors={n: Path(f) for n, _, f in pairs},
                        **read)
     manifest = build_sharded(plan, index_root, address=address)

@@ -4,8 +4,10 @@ The corpus is read (and checked: bad records, duplicate ids, ``limit``) by the s
 then becomes a Ray Dataset of (id, title, text, corpus position, shard, length). Dense encoding runs on a pool of
 encoder actors (``map_batches`` with ``ActorPoolStrategy``: one model load per actor), the dataset sorted by text
 length first so each batch pads little. ``groupby(shard).map_groups`` then writes every shard as a normal collection
-folder (doc store, native BM25 + FAISS indexes with their manifests) in a Ray worker; Ray retries a failed task, and a
-shard folder is rewritten whole by its retry. The driver checks every document landed exactly once (per-shard
+folder (doc store, native BM25 + FAISS + learned sparse indexes with their manifests) in a Ray worker; Ray retries a
+failed task, and a shard folder is rewritten whole by its retry. Learned sparse (SPLADE) vectors are encoded there, per
+shard (one model load per shard writer, not the encoder actors): their scores are dot products of per-document
+vectors, so no collection-wide statistics are needed. The driver checks every document landed exactly once (per-shard
 uniqueness and hash placement in the writer; total count and an order-free checksum of the ids here), collects the
 collection-wide BM25 statistics and writes the top-level manifest last, all inside one atomic folder swap.
 """
@@ -32,12 +34,15 @@ from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import write_docstore
 from indexers.encoders import Encoder, EncoderSpec, build_encoder
 from indexers.layout import DOCIDS_FILE, VECTORS_FILE
+from indexers.learned_sparse import KIND as LEARNED_SPARSE
+from indexers.learned_sparse_backends import LearnedSparseSpec, build_learned_sparse_index
 from indexers.locks import collection_lock
 from indexers.manifest import IndexManifest, atomic_folder
 from indexers.sharding.cluster import ray_cluster
 from indexers.sharding.layout import SHARDS_DIR, STATS_DIR, ShardedManifest, shard_name, shard_of
 from indexers.sharding.stats import collect
 from indexers.sparse import build_sparse_index
+from indexers.sparse_encoders import SparseEncoder, build_sparse_encoder
 from kernel.errors import CorpusError, InvalidInput, NotFound
 from kernel.types import Doc
 
@@ -47,7 +52,8 @@ _MASK = (1 << 64) - 1
 
 class ShardedPlan(BaseModel):
     """What to build: a collection of ``shards`` shards, each with ``sparse`` (native BM25 only: collection-wide
-    statistics) and ``dense`` (no Matryoshka prefixes: their PCA would differ per shard) indexes."""
+    statistics), ``dense`` (no Matryoshka prefixes: their PCA would differ per shard) and ``learned_sparse`` (SPLADE,
+    encoded per shard) indexes."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -59,6 +65,7 @@ class ShardedPlan(BaseModel):
     limit: int | None = None
     sparse: tuple[Bm25IndexSpec, ...] = (Bm25IndexSpec(name="bm25"),)
     dense: tuple[DenseIndexSpec, ...] = (DenseIndexSpec(prefixes=None),)
+    learned_sparse: tuple[LearnedSparseSpec, ...] = ()
     encoder_workers: int = Field(1, ge=1, description="encoder actors (one model load each)")
     batch_size: int = Field(64, ge=1, description="texts per encoder call")
     reuse_vectors: dict[str, Path] = Field(default_factory=dict,
@@ -156,6 +163,13 @@ def write_shard(batch: dict[str, np.ndarray], out: str, shards: int, plan: str, 
         build_dense_index(iter(docs), len(docs), cast(Encoder, infos[dspec.name]), folder / "indexes" / dspec.name,
                           dspec, reuse_vectors=staging, docstore_version=version)
         shutil.rmtree(staging)
+    sparse_encoders: dict[str, SparseEncoder] = {}
+    for lspec in spec.learned_sparse:  # encoded here, per shard: dot products need no collection-wide statistics
+        key = lspec.sparse.encoder.model_dump_json()
+        if key not in sparse_encoders:
+            sparse_encoders[key] = build_sparse_encoder(lspec.sparse.encoder)
+        build_learned_sparse_index(iter(docs), len(docs), sparse_encoders[key], folder / "indexes" / lspec.name,
+                                   lspec, docstore_version=version)
     return {"shard": [shard], "docs": [len(ids)], "checksum": [str(id_checksum(ids))]}
 
 
@@ -232,7 +246,8 @@ def _finish(plan: ShardedPlan, tmp: Path, rows: list[dict[str, Any]], written: l
     seconds = time.perf_counter() - started
     manifest = ShardedManifest(
         name=plan.name, shards=plan.shards, shard_folders=folders, doc_count=sum(counts), doc_counts=counts,
-        indexes={**{s.name: "sparse" for s in plan.sparse}, **{d.name: "dense" for d in plan.dense}}, bm25=bm25,
+        indexes={**{s.name: "sparse" for s in plan.sparse}, **{d.name: "dense" for d in plan.dense},
+                 **{ls.name: LEARNED_SPARSE for ls in plan.learned_sparse}}, bm25=bm25,
         encoder_workers=plan.encoder_workers,
         build={"source": str(corpus.resolve()), "limit": plan.limit, "skipped": len(report.skipped),
                "seconds": round(seconds, 2), "encode_seconds": round(encode_s, 2) if encode_s else None,

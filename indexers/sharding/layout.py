@@ -65,7 +65,7 @@ class ShardedManifest(BaseModel):
     shard_folders: tuple[str, ...]
     doc_count: int
     doc_counts: tuple[int, ...]
-    indexes: dict[str, str]  # index name -> kind (sparse | dense)
+    indexes: dict[str, str]  # index name -> kind (sparse | dense | learned_sparse)
     bm25: dict[str, dict[str, float]] = Field(default_factory=dict)  # index -> {"N", "avgdl"} at build time
     encoder_workers: int | None = None
     build: dict[str, Any] = Field(default_factory=dict)  # source, limit, timings, docs/s

@@ -7,7 +7,10 @@ A (re)started shard opens its folder with ``open_collection`` and applies the co
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +20,20 @@ from numpy.typing import NDArray
 from indexers.bm25 import Bm25Index
 from indexers.collection import Collection, open_collection
 from indexers.dense.options import DenseSearchOptions
+from indexers.learned_sparse_backends import search_options
 from indexers.lucene import Bm25Params
 from indexers.sharding.layout import STATS_DIR, ShardedManifest
 from indexers.sharding.stats import CorpusStats
+from indexers.sparse_encoders import SparseVectors
 
 log = logging.getLogger(__name__)
 
 Row = tuple[str, float, tuple[int, int] | None]  # (doc_id, score, best passage span or None)
+
+
+def merge(runs: Sequence[Sequence[Row]], k: int) -> list[Row]:
+    """Global top-``k`` of per-shard top-``k`` lists: score descending, ties by doc id (as the native BM25 index)."""
+    return heapq.nsmallest(k, itertools.chain.from_iterable(runs), key=lambda r: (-r[1], r[0]))
 
 
 class ShardServer:
@@ -61,6 +71,12 @@ class ShardServer:
     def dense(self, index: str, vector: NDArray[np.float32], k: int, options: dict[str, Any]) -> list[Row]:
         rows = self.collection.dense[index].search(vector, k, DenseSearchOptions.model_validate(options))[0]
         return [(row[0], float(row[1]), row.passage) for row in rows]
+
+    def splade(self, index: str, vector: SparseVectors, k: int, options: dict[str, Any]) -> list[Row]:
+        """The learned sparse index's top ``k`` for a query vector encoded (and pruned) by the router."""
+        lsr = self.collection.learned_sparse[index]
+        rows = lsr.search(vector, k, search_options(lsr.backend, options))[0]
+        return [(d, float(s), None) for d, s in rows]
 
     def docs(self, ids: list[str]) -> dict[str, tuple[str, str]]:
         """(title, text) of the ``ids`` this shard holds."""

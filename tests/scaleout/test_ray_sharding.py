@@ -1,6 +1,7 @@
 """Scale-out on a real local Ray cluster (no mocks): a 3-shard collection built with Ray Data (fresh encoding on 2
 encoder actors) answers every test query of the SciFact slice with the same top-10 ids and scores as the single-node
-collection, for dense Flat, BM25 and hybrid; a shard actor killed under load degrades answers (never a failed
+collection, for dense Flat, BM25, learned sparse (SPLADE-tiny, exact backend: encoded per shard, the query once in the
+router) and hybrid; a shard actor killed under load degrades answers (never a failed
 request) and Ray brings it back by itself."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fastapi import FastAPI
 from indexers.bm25 import Bm25IndexSpec
 from indexers.collection import BuildPlan, build_collection
 from indexers.dense import DenseIndexSpec
+from indexers.learned_sparse.exact import ExactIndexSpec
 from indexers.sharding import ShardedManifest, shard_of
 from service.config import CacheSettings, RaySettings, Settings
 from service.main import create_app
@@ -27,6 +29,7 @@ from service.main import create_app
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
 SHARDS = 3
+SPLADE = (ExactIndexSpec(name="splade-exact"),)  # SPLADE-tiny (the default model), exact dot products
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +48,9 @@ def root(cluster: Any, scifact_slice: Path, tmp_path_factory: pytest.TempPathFac
 
     root = tmp_path_factory.mktemp("scaleout")
     build_collection(BuildPlan(name="single", source=scifact_slice, sparse=(Bm25IndexSpec(name="bm25"),),
-                               dense=(DenseIndexSpec(prefixes=None),)), root)
-    build_sharded(ShardedPlan(name="sharded", source=scifact_slice, shards=SHARDS, encoder_workers=2), root)
+                               dense=(DenseIndexSpec(prefixes=None),), learned_sparse=SPLADE), root)
+    build_sharded(ShardedPlan(name="sharded", source=scifact_slice, shards=SHARDS, encoder_workers=2,
+                              learned_sparse=SPLADE), root)
     return root
 
 
@@ -86,23 +90,47 @@ def test_build_places_every_document_once(root: Path, scifact_slice: Path) -> No
     for i in range(SHARDS):
         ids = (manifest.shard_folder(root / "sharded", i) / "indexes" / "dense" / "docids.txt").read_text().split()
         assert ids == [d for d in corpus if shard_of(d, SHARDS) == i]  # its hash's shard, corpus order, once
+        lsr = (manifest.shard_folder(root / "sharded", i) / "indexes" / "splade-exact" / "docids.txt").read_text()
+        assert lsr.split() == ids  # every shard encoded its own documents
     assert manifest.bm25["bm25"]["N"] == len(corpus)
+    assert manifest.indexes["splade-exact"] == "learned_sparse"
     assert manifest.build["encode_docs_per_second"] > 0 and manifest.build["vectors_reused"] == []
 
 
-@pytest.mark.parametrize("retriever", ["dense", "sparse", "hybrid"])
+@pytest.mark.parametrize("retriever", ["dense", "sparse", "splade", "hybrid"])
 async def test_sharded_equals_single_node(client: httpx.AsyncClient, scifact_slice: Path, retriever: str) -> None:
     for query in _queries(scifact_slice):
         one = await _search(client, "single", query, retriever)
         many = await _search(client, "sharded", query, retriever)
         assert many["degraded"] == [], many["degraded"]
-        assert [h["id"] for h in many["hits"]] == [h["id"] for h in one["hits"]], query
+        assert many["hits"] and [h["id"] for h in many["hits"]] == [h["id"] for h in one["hits"]], query
         assert [h["score"] for h in many["hits"]] == pytest.approx([h["score"] for h in one["hits"]], abs=1e-5)
-        stage = "sparse" if retriever == "sparse" else "dense"
+        stage = retriever if retriever in ("sparse", "splade") else "dense"
         assert many["counts"][f"{stage}.shards_answered"] == SHARDS
     filtered = await client.post("/v1/search", json={"collection": "sharded", "query": "cancer", "retriever": retriever,
                                                      "filter": {"field": "year", "eq": 2000}})
     assert filtered.status_code == 422 and "sharded collections" in filtered.text  # never silently unfiltered
+
+
+async def test_sharded_splade_query_handling_is_the_single_nodes(client: httpx.AsyncClient,
+                                                                 scifact_slice: Path) -> None:
+    query = _queries(scifact_slice)[0]
+    bodies = []
+    for collection in ("single", "sharded"):
+        resp = await client.post("/v1/search", json={"collection": collection, "query": query, "k": 10,
+                                                     "retriever": "splade", "explain": True})
+        assert resp.status_code == 200, resp.text
+        bodies.append(resp.json())
+    one, many = bodies
+    assert many["hits"] and many["explain"]["splade"] == one["explain"]["splade"]  # encoded once, in the router
+    assert many["counts"]["splade.query_terms"] == one["counts"]["splade.query_terms"] > 0
+    empty = (await client.post("/v1/search", json={"collection": "sharded", "query": query, "retriever": "splade",
+                                                   "splade_min_weight": 1000.0})).json()
+    assert empty["hits"] == [] and any("matches nothing" in w for w in empty["warnings"])
+    assert "splade.shards" not in empty["counts"]  # nothing was scattered
+    bad = await client.post("/v1/search", json={"collection": "sharded", "query": query, "retriever": "splade",
+                                                 "splade": {"no_such_option": 1}})
+    assert bad.status_code == 422 and "valid" in bad.text
 
 
 async def test_killed_shard_degrades_then_comes_back(served: tuple[FastAPI, Any], client: httpx.AsyncClient,
@@ -165,7 +193,7 @@ async def test_upserts_and_deletes_reach_their_shards_and_keep_global_statistics
     manifest = ShardedManifest.read(root / "sharded")
     assert manifest.doc_count == len(present) + len(new) - len(deletes) == manifest.bm25["bm25"]["N"]
     queries = _queries(scifact_slice)[:12] + [d.text[:200] for d in new + replaced]
-    for retriever in ("sparse", "dense", "hybrid"):
+    for retriever in ("sparse", "dense", "splade", "hybrid"):
         for query in queries:
             one = await _search(client, "single", query, retriever)
             many = await _search(client, "sharded", query, retriever)
