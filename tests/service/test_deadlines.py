@@ -21,6 +21,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from indexers.collection import open_collection
+from indexers.filters import AllowedDocs
 from kernel.types import Hit
 from rankers.base import Reranker, RerankReport
 from rankers.specs import RerankCall
@@ -59,14 +60,16 @@ class StandInReranker(Reranker):
 class BrokenRetriever:
     stage = "dense"
 
-    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace) -> list[Hit]:
+    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
+                     allowed: AllowedDocs | None = None) -> list[Hit]:
         raise RuntimeError("FAISS index file vanished")
 
 
 class SlowRetriever:
     stage = "dense"
 
-    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace) -> list[Hit]:
+    async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
+                     allowed: AllowedDocs | None = None) -> list[Hit]:
         await asyncio.sleep(30)
         return []
 

@@ -167,6 +167,12 @@ async def test_upsert_and_delete_reach_the_learned_sparse_index(datasets: Path,
         assert found["hits"][0]["id"] == "new-1"
         title = (await client.post("/v1/search", json={**body, "query": gone.title, "k": 20})).json()
         assert gone.id not in [h["id"] for h in title["hits"]] and title["hits"]
+        assert ForwardStore.read(folder).docids == before.docids  # logged and searched from the delta, not rebuilt
+        resp = await client.post("/v1/collections/live/rebuild")  # the full compaction folds the log in
+        assert resp.status_code == 200, resp.text
+        again = (await client.post("/v1/search", json={**body, "query": "zebrafish fin regeneration"})).json()
+        assert again["hits"][0]["id"] == "new-1"
+        assert again["hits"][0]["score"] == pytest.approx(found["hits"][0]["score"], rel=1e-5)
     after = ForwardStore.read(folder)
     assert "new-1" in after.docids and gone.id not in after.docids and len(after.docids) == len(before.docids)
     old_ids, new_ids = before.vectors.row(before.docids.index(kept.id)), after.vectors.row(after.docids.index(kept.id))
