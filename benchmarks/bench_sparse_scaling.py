@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 from indexers.corpus import BeirDataset  # noqa: E402
 from indexers.impact import ImpactIndex, ImpactIndexSpec  # noqa: E402
-from indexers.learned_sparse.exact import exact_search  # noqa: E402
+from indexers.learned_sparse.scoring import exact_search  # noqa: E402
 from indexers.learned_sparse.store import ForwardStore  # noqa: E402
 from indexers.learned_sparse_backends import build_learned_sparse_index  # noqa: E402
 from indexers.manifest import IndexManifest  # noqa: E402

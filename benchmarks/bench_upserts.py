@@ -28,16 +28,16 @@ from pathlib import Path
 import numpy as np
 
 from indexers.bm25 import Bm25IndexSpec, build_bm25_index
-from indexers.collection import INFO_FILE, open_collection
+from indexers.collection import open_collection
 from indexers.corpus import BeirDataset
 from indexers.dense import DenseIndexSpec, build_dense_index
 from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import write_docstore
 from indexers.encoders import EncoderSpec, build_encoder
-from indexers.layout import DOCIDS_FILE, VECTORS_FILE
+from indexers.layout import DOCIDS_FILE, INFO_FILE, VECTORS_FILE
 from indexers.lucene import Bm25Params
+from indexers.segments.merge import apply_changes
 from indexers.segments.scoring import bm25_hits, dense_hits, fetch, merge
-from indexers.updates import apply_changes
 from kernel.types import Doc
 
 SENT = re.compile(r"(?<=[.!?])\s+")

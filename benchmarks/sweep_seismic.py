@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from benchmarks.bench_sparse_scaling import recall, synthesise  # noqa: E402
 from indexers.corpus import BeirDataset  # noqa: E402
 from indexers.impact import ImpactIndex  # noqa: E402
-from indexers.learned_sparse.exact import exact_search  # noqa: E402
+from indexers.learned_sparse.scoring import exact_search  # noqa: E402
 from indexers.learned_sparse.store import ForwardStore  # noqa: E402
 from indexers.manifest import IndexManifest  # noqa: E402
 from indexers.seismic import SeismicSearchOptions, SeismicSparseIndex  # noqa: E402

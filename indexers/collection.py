@@ -29,6 +29,7 @@ from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import DocStore, write_docstore
 from indexers.durable import fault_point, write_text_durably
 from indexers.encoders import Encoder, build_encoder
+from indexers.layout import INFO_FILE
 from indexers.learned_sparse_backends import (
     LearnedSparseIndex,
     LearnedSparseSpec,
@@ -40,13 +41,13 @@ from indexers.lucene import LuceneIndexSpec
 from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
 from indexers.recovery import recover_collection, repair, repair_root
 from indexers.segments.live import LiveSegments
+from indexers.segments.merge import apply_changes
 from indexers.segments.wal import has_pending_log, last_logged_seq
 from indexers.sparse import SparseIndex, SparseIndexSpec, build_sparse_index, open_sparse_index
 from indexers.sparse_encoders import SparseEncoder, build_sparse_encoder
 from kernel.errors import IndexUnavailable, NotFound, SieveError
 
 log = logging.getLogger(__name__)
-INFO_FILE = "collection.json"
 
 
 class BuildPlan(BaseModel):
@@ -184,9 +185,7 @@ def build_collection(plan: BuildPlan, root: Path) -> dict[str, IndexManifest]:
         recover_collection(root, plan.name)
         if not _needs_new_docstore(plan, folder):
             if has_pending_log(root, plan.name):  # new indexes would lack the delta's vectors: fold it first
-                from indexers.segments.merge import compact  # merge builds on updates, which builds on this module
-
-                compact(root, plan.name, encoder_for=build_encoder)
+                apply_changes(root, plan.name, encoder_for=build_encoder)
             return _build_indexes(plan, folder, DocStore(folder / DOCSTORE_FILE))
         with atomic_folder(folder) as tmp:
             built = _build_indexes(plan, tmp, _build_docstore(plan, tmp))

@@ -1,4 +1,4 @@
-"""Live changes to a built collection: create, upsert and delete documents, rebuild.
+"""Changes to a built collection: upsert and delete documents, rebuild (a new one: ``indexers/create.py``).
 
 Copy-on-write: the whole collection folder is rebuilt beside the old one (dense and learned sparse vectors of unchanged
 docs are reused, only new or changed docs are encoded; sparse indexes, Lucene or native, are re-indexed from the doc
@@ -18,21 +18,19 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from indexers.collection import INFO_FILE, BuildPlan, build_collection
-from indexers.corpus import Fields
 from indexers.dense import DenseIndexSpec, build_dense_index, early_exit, query_encoders
 from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import DocStore, write_docstore
 from indexers.durable import fault_point
-from indexers.encoders import Encoder, EncoderSpec
-from indexers.layout import DOCIDS_FILE, VECTORS_FILE
+from indexers.encoders import Encoder
+from indexers.layout import DOCIDS_FILE, INFO_FILE, VECTORS_FILE
 from indexers.learned_sparse import KIND as LEARNED_SPARSE
 from indexers.learned_sparse import ForwardStore, SparseBuildSpec
 from indexers.learned_sparse_backends import backend_of, build_learned_sparse_index
@@ -42,15 +40,14 @@ from indexers.matryoshka import MatryoshkaSpec, PrefixTransform
 from indexers.matryoshka.build import add_matryoshka
 from indexers.recovery import recover_collection
 from indexers.segments.codec import ChangeReport
+from indexers.segments.encode import EncoderFor, SparseEncoderFor
 from indexers.segments.wal import remove_log
 from indexers.sparse import build_sparse_index, spec_of
-from indexers.sparse_encoders import SparseEncoder, SparseEncoderSpec, SparseVectors
+from indexers.sparse_encoders import SparseEncoder, SparseVectors
 from kernel.errors import InvalidInput, NotFound
 from kernel.types import Doc
 
 log = logging.getLogger(__name__)
-EncoderFor = Callable[[EncoderSpec], Encoder]
-SparseEncoderFor = Callable[[SparseEncoderSpec], SparseEncoder]
 
 
 _SpecT = TypeVar("_SpecT", DenseIndexSpec, MatryoshkaSpec)
@@ -58,24 +55,6 @@ _SpecT = TypeVar("_SpecT", DenseIndexSpec, MatryoshkaSpec)
 
 def _spec(model: type[_SpecT], build: Mapping[str, object]) -> _SpecT:
     return model.model_validate({k: v for k, v in build.items() if k in model.model_fields})
-
-
-def create_collection(root: Path, name: str, docs: Sequence[Doc], dense: Sequence[DenseIndexSpec]) -> ChangeReport:
-    """A new collection from ``docs`` with a BM25 index and the ``dense`` indexes."""
-    if not docs:
-        raise InvalidInput("a new collection needs at least one document")
-    started = time.perf_counter()
-    with collection_lock(root, name), tempfile.TemporaryDirectory() as tmp:
-        recover_collection(root, name)
-        if (root / name / DOCSTORE_FILE).exists():
-            raise InvalidInput(f"collection {name!r} already exists; add documents to it instead")
-        source = Path(tmp) / "docs.jsonl"
-        source.write_text("".join(json.dumps({"_id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata})
-                                  + "\n" for d in docs))
-        built = build_collection(BuildPlan(name=name, source=source, fields=Fields(), dense=tuple(dense)), root)
-    count = IndexManifest.read(root / name / "indexes" / next(iter(built))).doc_count if built else len(docs)
-    return ChangeReport(name, count, added=count, seconds=round(time.perf_counter() - started, 2),
-                        versions={n: m.version for n, m in built.items()})
 
 
 def _dense_vectors(old: Path, store: DocStore, changed: set[str], encoder: Encoder, staging: Path) -> None:
@@ -153,28 +132,6 @@ def _rebuild_index(old: Path, out: Path, store: DocStore, changed: set[str], enc
         add_matryoshka(out, mspec, transform=PrefixTransform.load(old),
                        transform_info={"trained_on": info.get("trained_on")})
     early_exit.carry_over(old, out)  # query-side maps: kept (a new version all the same)
-
-
-def apply_changes(
-    root: Path,
-    name: str,
-    *,
-    encoder_for: EncoderFor,
-    upserts: Sequence[Doc] = (),
-    deletes: Sequence[str] = (),
-    sparse_encoder_for: SparseEncoderFor | None = None,
-) -> ChangeReport:
-    """Fold the write-ahead log, then upsert ``upserts`` (new ids added, existing ids replaced) and delete
-    ``deletes``, rebuilding every index copy-on-write: the full compaction (``indexers/segments/merge.py``).
-
-    With neither, the collection is rebuilt as it is (``rebuild``). Raises NotFound for an unknown collection.
-    ``sparse_encoder_for`` loads the learned sparse indexes' document encoders (default: a fresh load each).
-    Live writes go through the log instead (``indexers/segments/live.py``: no rebuild per write).
-    """
-    from indexers.segments.merge import compact  # merge builds on this module's rebuild
-
-    return compact(root, name, encoder_for=encoder_for, sparse_encoder_for=sparse_encoder_for, upserts=upserts,
-                   deletes=deletes)
 
 
 def rebuild_with(root: Path, name: str, encoder_for: EncoderFor, upserts: Sequence[Doc], deletes: Sequence[str],

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from indexers.collection import Collection, list_collections, open_collection
 from indexers.segments.codec import ChangeReport
-from indexers.segments.merge import compact
+from indexers.segments.merge import apply_changes
 from kernel.errors import IndexUnavailable, NotFound, SieveError
 from kernel.types import Doc
 from rankers.base import Reranker
@@ -155,7 +155,8 @@ class Registry:
     def _merge(self, name: str) -> None:
         started = time.perf_counter()
         try:
-            compact(self.index_root, name, encoder_for=self.encoders.get, sparse_encoder_for=self.sparse_encoders.get)
+            apply_changes(self.index_root, name, encoder_for=self.encoders.get,
+                          sparse_encoder_for=self.sparse_encoders.get)
             self.reload(name)
             log.info("collection %s: merged the delta into a new base in %.1fs", name, time.perf_counter() - started)
         except Exception:  # the log still holds every change: the next merge (or a restart) tries again

@@ -126,7 +126,7 @@ def _change_collection(collection: str, url: str | None, api_key: str | None, in
         raise typer.Exit(0 if resp.is_success else 1)
     from indexers.encoders import build_encoder
     from indexers.segments.live import write_offline
-    from indexers.updates import apply_changes
+    from indexers.segments.merge import apply_changes
 
     setup_logging()
     settings = settings_for(index_root)

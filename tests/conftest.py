@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -52,6 +53,17 @@ def write_beir_slice(src: Path, dst: Path, n_queries: int, n_distractors: int) -
     (dst / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
     with (dst / "qrels" / "test.tsv").open("w") as fh:
         fh.write("query-id\tcorpus-id\tscore\n" + "".join("\t".join(r) + "\n" for r in qrels))
+    return dst
+
+
+def link_dense_copy(index_root: Path, dst_root: Path, name: str = "sf") -> Path:
+    """A writable copy of collection ``name``'s doc store and ``dense`` index under ``dst_root`` (hard links: new
+    files written there leave the shared index alone); returns the copy's folder."""
+    src, dst = index_root / name, dst_root / name
+    (dst / "indexes").mkdir(parents=True)
+    for file in ("docs.sqlite", "collection.json"):
+        os.link(src / file, dst / file)
+    shutil.copytree(src / "indexes" / "dense", dst / "indexes" / "dense", copy_function=os.link)
     return dst
 
 

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from indexers.filters import AllowedDocs
 from indexers.impact.build import LUCENE_DIR
-from indexers.learned_sparse.filtered import FilteredExact, quantised
+from indexers.learned_sparse.filtered import FilteredExact
+from indexers.learned_sparse.scoring import quantised
 from indexers.learned_sparse.spec import KIND
 from indexers.learned_sparse.store import ForwardStore, check_queries
 from indexers.lucene.jvm import ensure_jvm

@@ -10,9 +10,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from indexers.filters import AllowedDocs, RowMap
+from indexers.learned_sparse.scoring import exact_search
 from indexers.sparse_encoders import SparseVectors
 
 
@@ -35,18 +34,9 @@ class FilteredExact:
 
     def search(self, queries: SparseVectors, k: int, allowed: AllowedDocs) -> list[list[tuple[str, float]]]:
         """Top-``k`` ``(doc_id, score)`` per query row among the allowed documents."""
-        from indexers.learned_sparse.exact import exact_search
-
         rows = self.rowmap.rows(allowed)
         if len(rows) == 0 or k < 1:
             return [[] for _ in range(len(queries))]
         sub = allowed.derived((self.rowmap, "csr"), lambda: self._full()[rows])
         ids = allowed.derived((self.rowmap, "ids"), lambda: [self.docids[r] for r in rows.tolist()])
         return exact_search(sub, ids, queries, k, impact_scale=self._scale)
-
-
-def quantised(matrix: Any, scale: float) -> Any:
-    """``matrix`` with its weights rounded to integer impacts (as a Lucene impact index stores them)."""
-    out = matrix.copy()
-    out.data = np.rint(out.data * scale).astype(np.float32)
-    return out

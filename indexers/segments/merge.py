@@ -96,10 +96,16 @@ def _tables(folder: Path, version: str | None, changes: Sequence[Change]
     return dense, sparse
 
 
-def compact(root: Path, name: str, *, encoder_for: EncoderFor, sparse_encoder_for: SparseEncoderFor | None = None,
-            upserts: Sequence[Doc] = (), deletes: Sequence[str] = (), upto: int | None = None) -> ChangeReport:
-    """Fold the log (changes up to ``upto``, default all) and then ``upserts``/``deletes`` into a new base; truncate
-    the log up to the last change folded. With nothing to fold, the base is rebuilt as it is (``rebuild``)."""
+def apply_changes(root: Path, name: str, *, encoder_for: EncoderFor, sparse_encoder_for: SparseEncoderFor | None = None,
+                  upserts: Sequence[Doc] = (), deletes: Sequence[str] = ()) -> ChangeReport:
+    """The full compaction: fold the log, then upsert ``upserts`` (new ids added, existing ids replaced) and delete
+    ``deletes``, rebuilding every index copy-on-write (``indexers/updates.py`` ``rebuild_with``); truncate the log up
+    to the last change folded. With nothing to fold, the collection is rebuilt as it is (``rebuild``).
+
+    Raises NotFound for an unknown collection. ``sparse_encoder_for`` loads the learned sparse indexes' document
+    encoders (default: a fresh load each). Live writes go through the log instead (``indexers/segments/live.py``: no
+    rebuild per write).
+    """
     sparse_for = sparse_encoder_for or build_sparse_encoder
     if len({d.id for d in upserts}) != len(upserts):
         raise InvalidInput("duplicate ids among the documents to upsert")
@@ -111,7 +117,7 @@ def compact(root: Path, name: str, *, encoder_for: EncoderFor, sparse_encoder_fo
         log = WriteAheadLog.open_existing(root, name)
         try:
             base = folded_seq(folder)
-            changes = log.read(after=base, upto=upto) if log is not None else []
+            changes = log.read(after=base) if log is not None else []
             last = changes[-1].seq if changes else base
             explicit = [Change(tuple(upserts), tuple(deletes))] if upserts or deletes else []
             ups, dels = net_changes([*changes, *explicit])

@@ -21,12 +21,10 @@ import time
 from pathlib import Path
 
 from indexers.durable import fault_point, fsync_dir
+from indexers.layout import INFO_FILE  # the base records ``wal_seq`` there
 from indexers.segments.codec import Change, decode_doc, encode_doc, pack_vectors, unpack_vectors
 
 WAL_DIR = ".wal"
-
-
-INFO_FILE = "collection.json"  # indexers.collection's; the base records ``wal_seq`` there
 
 
 def wal_path(root: Path, name: str) -> Path:
@@ -74,12 +72,11 @@ class WriteAheadLog:
         fault_point("wal.after-append")
         return seq
 
-    def read(self, after: int = 0, upto: int | None = None) -> list[Change]:
-        """Changes with ``after < seq <= upto`` in order."""
+    def read(self, after: int = 0) -> list[Change]:
+        """Changes with ``seq > after`` in order."""
         with self._lock:
             rows = self._con.execute(
-                "SELECT seq, docs, deletes, vectors FROM changes WHERE seq > ? AND seq <= ? ORDER BY seq",
-                (after, upto if upto is not None else 2**62)).fetchall()
+                "SELECT seq, docs, deletes, vectors FROM changes WHERE seq > ? ORDER BY seq", (after,)).fetchall()
         out = []
         for seq, docs, deletes, blob in rows:
             dense, sparse = unpack_vectors(blob)

@@ -20,9 +20,10 @@ from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import DocStore
 from indexers.locks import collection_lock
 from indexers.segments.codec import ChangeReport
+from indexers.segments.encode import EncoderFor
+from indexers.segments.merge import apply_changes
 from indexers.sharding.layout import SHARDS_DIR, STATS_DIR, ShardedManifest, shard_of
 from indexers.sharding.stats import collect
-from indexers.updates import EncoderFor, apply_changes
 from kernel.errors import InvalidInput
 from kernel.types import Doc
 

@@ -16,11 +16,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from indexers.create import create_collection
 from indexers.dense import DenseIndexSpec
 from indexers.dense.factory import check_factory
 from indexers.encoders import EncoderSpec
 from indexers.segments.codec import ChangeReport
-from indexers.updates import apply_changes, create_collection, delete_collection
+from indexers.segments.merge import apply_changes
+from indexers.updates import delete_collection
 from kernel.errors import InvalidInput
 from kernel.types import Doc
 from service.config import Settings

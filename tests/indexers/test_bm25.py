@@ -16,8 +16,8 @@ from indexers.collection import BuildPlan, build_collection, open_collection
 from indexers.corpus import BeirDataset
 from indexers.lucene import Bm25Params, LuceneIndex, LuceneIndexSpec
 from indexers.manifest import IndexManifest
+from indexers.segments.merge import apply_changes
 from indexers.sparse import open_sparse_index
-from indexers.updates import apply_changes
 from kernel.errors import IndexUnavailable, InvalidInput
 from kernel.types import Doc
 from service.config import Settings

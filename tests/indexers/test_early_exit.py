@@ -3,8 +3,6 @@ from the corpus (``sieve index early-exit``'s code), and the ``layers`` search o
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +15,11 @@ from indexers.dense.early_exit import set_default
 from indexers.encoders import EncoderSpec, build_encoder
 from indexers.encoders.st import SentenceTransformerEncoder
 from indexers.manifest import IndexManifest
-from indexers.updates import apply_changes
+from indexers.segments.merge import apply_changes
 from kernel.errors import InvalidInput
 from kernel.types import Doc
 from service.config import Settings
-from tests.conftest import asgi_client
+from tests.conftest import asgi_client, link_dense_copy
 from training.early_exit import fit_early_exit
 
 TEXTS = ["Vitamin D deficiency increases cancer risk", "stem cells regenerate heart tissue after infarction",
@@ -39,12 +37,7 @@ def encoder() -> SentenceTransformerEncoder:
 def root(index_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the slice's doc store and dense index (hard links), with early-exit maps for layers 1-3."""
     dst_root = tmp_path_factory.mktemp("early-exit")
-    src, dst = index_root / "sf", dst_root / "sf"
-    (dst / "indexes").mkdir(parents=True)
-    for name in ("docs.sqlite", "collection.json"):
-        os.link(src / name, dst / name)
-    shutil.copytree(src / "indexes" / "dense", dst / "indexes" / "dense", copy_function=os.link)
-    col = open_collection(dst)
+    col = open_collection(link_dense_copy(index_root, dst_root))
     try:
         fit_early_exit(col, "dense", [1, 2, 3], samples=800, target="self")
     finally:

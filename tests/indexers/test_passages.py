@@ -117,7 +117,7 @@ async def test_search_api_returns_passage_offsets(long_root: Path, long_corpus: 
 def test_live_updates_re_split_a_passage_index(long_root: Path, long_corpus: LongCorpus, tmp_path: Path) -> None:
     import shutil
 
-    from indexers.updates import apply_changes
+    from indexers.segments.merge import apply_changes
     from kernel.types import Doc
 
     root = tmp_path / "copy"

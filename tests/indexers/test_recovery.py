@@ -18,15 +18,15 @@ import pytest
 from indexers.collection import BuildPlan, build_collection, list_collections, open_collection
 from indexers.corpus import BeirDataset
 from indexers.dense import DenseIndexSpec
-from indexers.encoders import EncoderSpec, build_encoder
+from indexers.encoders import build_encoder
 from indexers.locks import collection_lock
 from indexers.lucene import Bm25Params
 from indexers.manifest import IndexManifest
 from indexers.segments.scoring import bm25_hits, dense_hits, fetch, merge
 from kernel.types import Doc
+from tests.indexers.conftest import ENCODER
 
 REPO = Path(__file__).resolve().parents[2]
-ENCODER = EncoderSpec(backend="onnx")
 PLAN = {"name": "c", "dense": (DenseIndexSpec(encoder=ENCODER),)}
 NEW = Doc("new-1", "Hypersonic boundary layer transition on slender cones at Mach eight", "Wind tunnel study")
 

@@ -17,29 +17,22 @@ from indexers.corpus import BeirDataset
 from indexers.dense import DenseIndexSpec
 from indexers.dense.options import DenseSearchOptions
 from indexers.dense.passages import ChunkSpec
-from indexers.encoders import EncoderSpec, build_encoder
 from indexers.learned_sparse import ExactIndexSpec, ExactSearchOptions
 from indexers.lucene import Bm25Params, LuceneIndexSpec
 from indexers.matryoshka import FunnelSpec, MatryoshkaSpec
 from indexers.matryoshka.build import add_matryoshka
 from indexers.matryoshka.spec import FunnelOptions
 from indexers.segments.codec import decode_doc, encode_doc
-from indexers.segments.merge import compact
+from indexers.segments.merge import apply_changes
 from indexers.segments.scoring import bm25_hits, dense_hits, fetch, merge, sparse_hits
 from indexers.segments.wal import WriteAheadLog, folded_seq, wal_path
 from indexers.sparse_encoders import SparseEncoderSpec, build_sparse_encoder
 from kernel.errors import InvalidInput
 from kernel.types import Doc
+from tests.indexers.conftest import ENCODER
 
-ENCODER = EncoderSpec(backend="onnx")
 QUERIES = ["vitamin D deficiency and cancer", "stem cell differentiation", "antibiotic resistance in bacteria",
            "zebrafish fin regeneration", "hypersonic boundary layer"]
-
-
-@pytest.fixture(scope="module")
-def encoder_for():  # type: ignore[no-untyped-def]
-    encoder = build_encoder(ENCODER)
-    return lambda spec: encoder
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +119,7 @@ def test_delta_plus_tombstones_equal_a_full_rebuild_for_flat(  # type: ignore[no
     assert col.segments is not None
     visible = col.segments.visible(sorted(live_docs | {"copy-3"}))
     assert corpus[1].id not in visible and corpus[61].id not in visible and "copy-3" in visible
-    report = compact(root, "seg", encoder_for=encoder_for, sparse_encoder_for=lambda spec: splade)
+    report = apply_changes(root, "seg", encoder_for=encoder_for, sparse_encoder_for=lambda spec: splade)
     assert report.seq == 5
     rebuilt = open_collection(root / "seg")
     assert rebuilt.doc_count == col.doc_count == rebuilt.docs.count
@@ -154,7 +147,7 @@ def test_bm25_delta_scores_with_the_base_statistics(root: Path, corpus: list[Doc
         base = dict(exact.search(qv, 5, options)[0])
         assert delta["copy-3"] == pytest.approx(base[corpus[3].id], rel=1e-3)
     live = {q: _bm25_top(col, q, 10) for q in QUERIES}
-    compact(root, "seg", encoder_for=encoder_for, sparse_encoder_for=lambda spec: splade)
+    apply_changes(root, "seg", encoder_for=encoder_for, sparse_encoder_for=lambda spec: splade)
     rebuilt = open_collection(root / "seg")
     # statistics catch up at the merge (here 69 docs after, 60 before: idf and avgdl move by up to ~15%): nearly
     # the same docs, each score within 30% of the rebuilt one (the most: a term the base lacked, df 0 before)
@@ -177,7 +170,7 @@ def test_log_replay_is_idempotent(root: Path, corpus: list[Doc], encoder_for, sp
     assert again.version == col.version and again.doc_count == col.doc_count
     # a crash between a merge's swap and the log's truncation: the log still holds what the base folded in
     saved = {p.name: p.read_bytes() for p in wal_path(root, "seg").parent.iterdir()}
-    compact(root, "seg", encoder_for=encoder_for, sparse_encoder_for=lambda spec: splade)
+    apply_changes(root, "seg", encoder_for=encoder_for, sparse_encoder_for=lambda spec: splade)
     for name, data in saved.items():
         (wal_path(root, "seg").parent / name).write_bytes(data)
     replayed = open_collection(root / "seg")
@@ -195,7 +188,7 @@ def test_compaction_truncates_the_log_and_versions_move(root: Path, corpus: list
         col.segments.write(ups, dels, encoder_for=encoder_for, sparse_encoder_for=lambda spec: splade)
         versions.add(col.version)
     assert len(versions) == 6  # every change moves the version (cache keys follow)
-    compact(root, "seg", encoder_for=encoder_for, sparse_encoder_for=lambda spec: splade)
+    apply_changes(root, "seg", encoder_for=encoder_for, sparse_encoder_for=lambda spec: splade)
     assert folded_seq(root / "seg") == 5
     log = WriteAheadLog(wal_path(root, "seg"))
     assert log.read() == [] and log.last_seq() == 5
@@ -228,7 +221,7 @@ def test_prefix_and_funnel_searches_score_the_delta_like_the_rebuilt_base(  # ty
     vectors = encoder_for(ENCODER).encode_queries(QUERIES)
     options = [DenseSearchOptions(dimensions=64), DenseSearchOptions(funnel=FunnelOptions(shortlist=100))]
     live = [[_dense_top(col, vectors[i : i + 1], 10, o) for i in range(len(QUERIES))] for o in options]
-    compact(root, "seg", encoder_for=encoder_for, sparse_encoder_for=lambda spec: splade)
+    apply_changes(root, "seg", encoder_for=encoder_for, sparse_encoder_for=lambda spec: splade)
     rebuilt = open_collection(root / "seg")
     for o, rows in zip(options, live, strict=True):
         for i, want in enumerate(rows):
@@ -257,7 +250,7 @@ def test_passage_index_splits_and_scores_new_documents_like_its_build(  # type: 
     q = encoder_for(ENCODER).encode_queries([corpus[21].text[:300]])
     live = _dense_top(col, q, 5)
     assert live[0][0] == "long" and corpus[0].id not in dict(live)
-    compact(tmp_path, "p", encoder_for=encoder_for)
+    apply_changes(tmp_path, "p", encoder_for=encoder_for)
     after = _dense_top(open_collection(tmp_path / "p"), q, 5)
     assert [d for d, _ in after] == [d for d, _ in live]
     assert [s for _, s in after] == pytest.approx([s for _, s in live], abs=1e-4)

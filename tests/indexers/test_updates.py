@@ -10,21 +10,15 @@ import pytest
 
 from indexers.collection import list_collections, open_collection
 from indexers.corpus import BeirDataset
+from indexers.create import create_collection
 from indexers.dense import DenseIndexSpec
-from indexers.encoders import EncoderSpec, build_encoder
 from indexers.matryoshka import MatryoshkaSpec, PrefixTransform
 from indexers.matryoshka.build import add_matryoshka
-from indexers.updates import apply_changes, create_collection, delete_collection
+from indexers.segments.merge import apply_changes
+from indexers.updates import delete_collection
 from kernel.errors import InvalidInput, NotFound
 from kernel.types import Doc
-
-ENCODER = EncoderSpec(backend="onnx")
-
-
-@pytest.fixture(scope="module")
-def encoder_for():  # type: ignore[no-untyped-def]
-    encoder = build_encoder(ENCODER)
-    return lambda spec: encoder
+from tests.indexers.conftest import ENCODER
 
 
 @pytest.fixture(scope="module")

@@ -171,8 +171,8 @@ async def test_upserts_and_deletes_reach_their_shards_and_keep_global_statistics
 
     from indexers.corpus import read_jsonl
     from indexers.encoders import build_encoder
+    from indexers.segments.merge import apply_changes
     from indexers.sharding.updates import apply_sharded_changes
-    from indexers.updates import apply_changes
     from kernel.types import Doc
 
     present = [d.id for d in read_jsonl(scifact_slice / "corpus.jsonl")]

@@ -4,8 +4,6 @@ service choosing it per request (and refusing it once the index has moved to ano
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +13,9 @@ from indexers.corpus import BeirDataset
 from indexers.dense import DenseIndex, query_encoders
 from indexers.encoders import EncoderSpec, build_encoder
 from indexers.manifest import IndexManifest
-from indexers.updates import apply_changes
+from indexers.segments.merge import apply_changes
 from service.config import Settings
-from tests.conftest import asgi_client
+from tests.conftest import asgi_client, link_dense_copy
 from training.query_encoder import train_query_encoder
 from training.rank_lists import judged_queries
 from training.specs import QueryEncoderTrainSpec
@@ -32,11 +30,7 @@ def _rank_of_positives(index: DenseIndex, vectors: np.ndarray, positives: list[s
 @pytest.fixture(scope="module")
 def trained(index_root: Path, scifact_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("qenc")
-    src, dst = index_root / "sf", root / "sf"
-    (dst / "indexes").mkdir(parents=True)
-    for name in ("docs.sqlite", "collection.json"):
-        os.link(src / name, dst / name)
-    shutil.copytree(src / "indexes" / "dense", dst / "indexes" / "dense", copy_function=os.link)
+    dst = link_dense_copy(index_root, root)
     folder = dst / "indexes" / "dense"
     before = hashlib.sha256((folder / "vectors.npy").read_bytes()).hexdigest()
     index = DenseIndex(folder)
