@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -36,6 +41,34 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def start_sieve_serve(index_root: Path, log: Path, env: Mapping[str, str], *,
+                      timeout: float) -> tuple[subprocess.Popen[bytes], str]:
+    """``sieve serve`` over ``index_root`` in a process of its own (offline, its stderr appended to ``log``, the
+    settings ``env`` on top of this process's environment less ``SIEVE_FAULT_AT``); returns it and its URL once
+    ``/readyz`` answers 200. Fails the test if it exits or is not ready within ``timeout`` seconds."""
+    port = free_port()
+    full = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **env}
+    full.pop("SIEVE_FAULT_AT", None)
+    proc = subprocess.Popen([sys.executable, "-m", "sieve", "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--index-root", str(index_root)], cwd=REPO, env=full, stdout=subprocess.DEVNULL,
+                            stderr=open(log, "a"))  # noqa: SIM115
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"sieve serve exited: {log.read_text()[-3000:]}"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"sieve serve did not get ready within {timeout:.0f} s")
 
 
 @contextmanager

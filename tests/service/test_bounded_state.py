@@ -5,11 +5,8 @@ is the one a separately configured Pyserini searcher gives for that request's se
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,9 +14,8 @@ import httpx
 import pytest
 
 from indexers.lucene import Bm25Params
-from tests.servers import free_port
+from tests.servers import start_sieve_serve
 
-REPO = Path(__file__).resolve().parents[2]
 LOG = Path("server.log")  # the server's stderr, for a failure's message (set by the fixture)
 
 REQUESTS = 2000
@@ -48,26 +44,10 @@ def server(index_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     other tests' servers and models come and go)."""
     global LOG
     LOG = tmp_path_factory.mktemp("server") / "server.log"
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "SIEVE_RERANK__MODELS": '["sentence-transformers/all-MiniLM-L6-v2"]', "SIEVE_RERANK__MAX_LENGTH": "64",
-           "SIEVE_WORKERS": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "sieve", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--index-root", str(index_root)], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=open(LOG, "w"))  # noqa: SIM115
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_sieve_serve(index_root, LOG, {
+        "SIEVE_RERANK__MODELS": '["sentence-transformers/all-MiniLM-L6-v2"]', "SIEVE_RERANK__MAX_LENGTH": "64",
+        "SIEVE_WORKERS": "2"}, timeout=300)
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, "sieve serve exited"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise AssertionError("sieve serve did not get ready within 300 s")
         yield url, proc.pid
     finally:
         proc.terminate()

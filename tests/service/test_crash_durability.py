@@ -8,13 +8,10 @@ either its old or its new state, and later checks hold it to what the server the
 from __future__ import annotations
 
 import itertools
-import os
 import random
 import signal
 import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -26,9 +23,8 @@ from indexers.corpus import BeirDataset
 from indexers.dense import DenseIndexSpec
 from indexers.encoders import EncoderSpec
 from kernel.types import Doc
-from tests.servers import free_port
+from tests.servers import start_sieve_serve
 
-REPO = Path(__file__).resolve().parents[2]
 KILLS = 20
 IDS = [f"w-{n}" for n in range(12)]
 GONE = -1  # the state of a deleted doc
@@ -41,24 +37,9 @@ def _text(bodies: list[str], doc_id: str, version: int) -> str:
 
 
 def _start(root: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "SIEVE_RERANK__MODELS": "[]",
-           "SIEVE_WORKERS": "2", "SIEVE_WRITES__MERGE_AFTER": "8", "SIEVE_CACHE__ENABLED": "false"}
-    env.pop("SIEVE_FAULT_AT", None)
-    proc = subprocess.Popen([sys.executable, "-m", "sieve", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--index-root", str(root)], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                            stderr=open(log, "a"))  # noqa: SIM115
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"sieve serve exited: {log.read_text()[-3000:]}"
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("sieve serve did not get ready")
+    return start_sieve_serve(root, log, {"SIEVE_RERANK__MODELS": "[]", "SIEVE_WORKERS": "2",
+                                         "SIEVE_WRITES__MERGE_AFTER": "8", "SIEVE_CACHE__ENABLED": "false"},
+                             timeout=180)
 
 
 @pytest.fixture(scope="module")
