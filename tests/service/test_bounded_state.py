@@ -1,6 +1,7 @@
 """No request can grow the server without bound: 2,000 searches over real HTTP, each with its own BM25/RM3 settings
-(and every fourth with its own rerank options), leave the server's resident memory within 50 MB, and every answer
-is the one a separately configured Pyserini searcher gives for that request's settings."""
+(and every fourth with its own rerank options), leave the server's anonymous resident memory within 50 MB and its
+memory mappings within 200, and every answer is the one a separately configured Pyserini searcher gives for that
+request's settings."""
 
 from __future__ import annotations
 
@@ -27,9 +28,13 @@ QUERIES = ["vitamin D deficiency cancer risk", "stem cell differentiation", "ant
            "insulin signalling in the liver", "tumour suppressor gene mutation", "blood pressure and salt"]
 
 
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/statm") as fh:
-        return int(fh.read().split()[1]) * 4096
+def resident(pid: int) -> dict[str, int]:
+    """The server's resident memory in bytes by kind (``/proc/<pid>/status``): ``RssAnon`` (heaps: Python, the
+    JVM, native allocators: where a per-request leak lands), ``RssFile`` (pages of memory-mapped files: the model's
+    safetensors, Lucene's index files) and ``RssShmem``."""
+    with open(f"/proc/{pid}/status") as fh:
+        return {k: int(v.split()[0]) * 1024 for k, v in (line.split(":", 1) for line in fh)
+                if k in ("RssAnon", "RssFile", "RssShmem")}
 
 
 def mappings(pid: int) -> int:
@@ -93,12 +98,17 @@ def test_distinct_settings_keep_memory_flat_and_answers_right(server: tuple[str,
     bodies = [_request(i, _params(i, rnd), rnd) for i in range(REQUESTS)]
     assert len({str(b["bm25"]) for b in bodies}) == REQUESTS
     asyncio.run(_send_all(url, warm))  # warm-up: models loaded, pools filled, allocator settled
-    before, maps_before = rss_bytes(pid), mappings(pid)
+    before, maps_before = resident(pid), mappings(pid)
     responses = asyncio.run(_send_all(url, bodies))
-    grown = rss_bytes(pid) - before
-    # RSS also moves with the JVM's own heap sizing (tens of MB either way); the mappings are the exact signal of
-    # searchers (readers) opened per request.
-    assert grown < 50 * 2**20, f"RSS grew by {grown / 2**20:.1f} MB over {REQUESTS} requests"
+    after = resident(pid)
+    grown = {k: (after[k] - before[k]) / 2**20 for k in after}
+    # Anonymous memory is what a request could leak (Python objects, JVM heap, native buffers). File-backed pages are
+    # not the server's to keep: the kernel drops clean pages of the mapped model and index files under memory
+    # pressure from other processes and faults them back on the next use (the reranker's 87 MB safetensors alone
+    # swings RSS by that much on a busy machine); new mappings, counted exactly below, are how extra searchers
+    # (readers of the index files) show.
+    assert grown["RssAnon"] < 50, f"anonymous memory grew by {grown['RssAnon']:.1f} MB over {REQUESTS} requests " \
+                                  f"(all kinds, MB: {grown})"
     assert mappings(pid) - maps_before < 200, f"{mappings(pid) - maps_before} new memory mappings"
     for body, resp in zip(bodies, responses, strict=True):
         assert resp.status_code == 200, f"{resp.text} {body}\n{LOG.read_text()[-3000:]}"
