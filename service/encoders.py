@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 
@@ -19,6 +18,7 @@ from service.batching import MicroBatcher
 from service.cache import Cache, cache_key
 from service.config import BatchingSettings
 from service.metrics import Metrics
+from service.once import Once
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +28,10 @@ class EncoderCache:
 
     def __init__(self, device: str | None = None) -> None:
         self._device = device
-        self._encoders: dict[EncoderSpec, Encoder] = {}
-        self._lock = threading.Lock()
+        self._encoders: Once[EncoderSpec, Encoder] = Once()
 
     def get(self, spec: EncoderSpec) -> Encoder:
-        with self._lock:
-            if spec not in self._encoders:
-                self._encoders[spec] = build_encoder(spec)
-            return self._encoders[spec]
+        return self._encoders.get(spec, lambda: build_encoder(spec))
 
     def for_index(self, index: DenseIndex) -> Encoder:
         spec = EncoderSpec.model_validate(index.manifest.build["encoder"])
@@ -195,8 +191,7 @@ class AsyncEncoders:
         self._batching = batching or BatchingSettings(enabled=False)
         self._cache = cache
         self._metrics = metrics or Metrics()
-        self._wrapped: dict[EncoderSpec, AsyncEncoder] = {}
-        self._lock = threading.Lock()
+        self._wrapped: Once[EncoderSpec, AsyncEncoder] = Once()
 
     def get(self, spec: EncoderSpec) -> AsyncEncoder:
         encoder = self.encoders.get(spec)
@@ -207,12 +202,10 @@ class AsyncEncoders:
         return self._wrap(EncoderSpec.model_validate(index.manifest.build["encoder"]), encoder)
 
     def _wrap(self, spec: EncoderSpec, encoder: Encoder) -> AsyncEncoder:
-        with self._lock:
-            if spec not in self._wrapped:
-                self._wrapped[spec] = AsyncEncoder(encoder, spec, self._executor, batching=self._batching,
-                                                   cache=self._cache, metrics=self._metrics, dtype=self._dtype)
-            return self._wrapped[spec]
+        return self._wrapped.get(spec, lambda: AsyncEncoder(
+            encoder, spec, self._executor, batching=self._batching, cache=self._cache, metrics=self._metrics,
+            dtype=self._dtype))
 
     async def close(self) -> None:
-        for wrapped in list(self._wrapped.values()):
+        for wrapped in self._wrapped.values():
             await wrapped.close()

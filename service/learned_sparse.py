@@ -3,7 +3,6 @@ vector cached by text), pruned, and searched in the index's backend with this re
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
@@ -22,6 +21,7 @@ from service.batching import MicroBatcher
 from service.cache import Cache, cache_key
 from service.config import BatchingSettings
 from service.metrics import Metrics
+from service.once import Once
 from service.retrieval import Trace, run_blocking
 from service.specs import PipelineSpec
 
@@ -93,16 +93,12 @@ class SparseEncoders:
         self._batching = batching or BatchingSettings(enabled=False)
         self._cache = cache
         self._metrics = metrics or Metrics()
-        self._models: dict[SparseEncoderSpec, SparseEncoder] = {}
-        self._wrapped: dict[SparseEncoderSpec, AsyncSparseEncoder] = {}
-        self._lock = threading.Lock()
+        self._models: Once[SparseEncoderSpec, SparseEncoder] = Once()
+        self._wrapped: Once[SparseEncoderSpec, AsyncSparseEncoder] = Once()
 
     def get(self, spec: SparseEncoderSpec) -> SparseEncoder:
         """The loaded model (loads it on first use; blocking)."""
-        with self._lock:
-            if spec not in self._models:
-                self._models[spec] = build_sparse_encoder(spec)
-            return self._models[spec]
+        return self._models.get(spec, lambda: build_sparse_encoder(spec))
 
     def for_index(self, index: LearnedSparseIndex) -> AsyncSparseEncoder:
         """The query encoder of the model ``index`` was built with (its vocabulary size checked)."""
@@ -111,14 +107,11 @@ class SparseEncoders:
         if encoder.dim != index.manifest.dims:
             raise IndexUnavailable(f"learned sparse index {index.folder} has {index.manifest.dims} dimensions but "
                                    f"{spec.model} now loads {encoder.dim}; rebuild the index")
-        with self._lock:
-            if spec not in self._wrapped:
-                self._wrapped[spec] = AsyncSparseEncoder(encoder, spec, self._executor, batching=self._batching,
-                                                         cache=self._cache, metrics=self._metrics)
-            return self._wrapped[spec]
+        return self._wrapped.get(spec, lambda: AsyncSparseEncoder(
+            encoder, spec, self._executor, batching=self._batching, cache=self._cache, metrics=self._metrics))
 
     async def close(self) -> None:
-        for wrapped in list(self._wrapped.values()):
+        for wrapped in self._wrapped.values():
             await wrapped.close()
 
 
