@@ -102,6 +102,18 @@ def _ranked(rows: list[tuple[str, float]]) -> list[tuple[str, float]]:
     return sorted(rows, key=lambda r: (-r[1], r[0]))
 
 
+def _same_ranking(got: list[tuple[str, float]], want: list[tuple[str, float]], tol: float = 1e-5) -> None:
+    """Same scores (within ``tol``) rank by rank, and the same ids in the same order except within a run of
+    scores that tie within ``tol`` (a document and its copy, scored by two kernels, differ in the last float bits)."""
+    got, want = _ranked(got), _ranked(want)
+    assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=tol)
+    start = 0
+    for end in range(1, len(want) + 1):
+        if end == len(want) or want[end][1] < want[end - 1][1] - tol:
+            assert {d for d, _ in got[start:end]} == {d for d, _ in want[start:end]}, (got, want)
+            start = end
+
+
 def test_doc_codec_round_trips_every_field() -> None:
     doc = Doc("a", "text é", "title")
     assert decode_doc(encode_doc(doc)) == doc
@@ -225,9 +237,7 @@ def test_prefix_and_funnel_searches_score_the_delta_like_the_rebuilt_base(  # ty
     rebuilt = open_collection(root / "seg")
     for o, rows in zip(options, live, strict=True):
         for i, want in enumerate(rows):
-            got = _dense_top(rebuilt, vectors[i : i + 1], 10, o)
-            assert [d for d, _ in _ranked(got)] == [d for d, _ in _ranked(want)], (o, QUERIES[i])
-            assert [s for _, s in _ranked(got)] == pytest.approx([s for _, s in _ranked(want)], abs=1e-5)
+            _same_ranking(_dense_top(rebuilt, vectors[i : i + 1], 10, o), want)
 
 
 def test_passage_index_splits_and_scores_new_documents_like_its_build(  # type: ignore[no-untyped-def]
