@@ -111,7 +111,12 @@ def resolve(collection_folder: Path, index_name: str, index_version: str, name: 
         raise InvalidInput(f"query encoder {name!r} was trained against version {manifest.trained_against} of dense "
                            f"index {index_name!r}, which is now at version {index_version}; its document vectors "
                            "may have changed: retrain it (`sieve train query-encoder`)")
-    model = collection_folder / FOLDER / name / MODEL_DIR
+    return model_spec(collection_folder, manifest)
+
+
+def model_spec(collection_folder: Path, manifest: QueryEncoderManifest) -> EncoderSpec:
+    """The spec that loads the registered query encoder's own model files (no check against the index)."""
+    model = collection_folder / FOLDER / manifest.name / MODEL_DIR
     return EncoderSpec.model_validate({**manifest.encoder, "model": str(model)})
 
 
