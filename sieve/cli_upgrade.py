@@ -75,20 +75,23 @@ def index_upgrade(
         request = UpgradeRequest(index=index, **body)
     except ValueError as exc:  # pydantic's ValidationError: which option, and why
         raise typer.BadParameter(str(exc)) from None
-    bar = tqdm(desc=f"re-encode with {model}", unit="doc", total=0)
+    bars: list[Any] = []  # the re-encoding's bar, made when that phase starts
     phase = ["pending"]
 
     def report(status: UpgradeStatus) -> None:
         if status.phase != phase[0]:
             phase[0] = status.phase
-            bar.write(f"{collection}/{index}: {status.phase}")
+            tqdm.write(f"{collection}/{index}: {status.phase}")
         if status.total:
-            bar.total, bar.n = status.total, status.done
-            bar.refresh()
+            if not bars:
+                bars.append(tqdm(desc=f"re-encode with {model}", unit="doc", total=status.total))
+            bars[0].n = status.done
+            bars[0].refresh()
 
     with collection_lock(root, collection):
         final = run_upgrade(root, collection, request, encoder_for=functools.cache(build_encoder), report=report)
-    bar.close()
+    for bar in bars:
+        bar.close()
     typer.echo(final.model_dump_json(indent=2))
     typer.echo("upgraded on disk: a server already running serves it after its next change, merge or restart "
                "(use --url to upgrade a served collection live)", err=True)
