@@ -66,10 +66,10 @@ async def test_upgrade_under_live_search_and_writes(server: str, root: Path) -> 
                 if finished.is_set() or n > 5000:
                     return
 
-        async def writer() -> None:  # one upsert once the documents are being re-encoded (or later)
+        async def writer() -> None:  # one upsert once B's queries are served mapped (before the swap, mostly)
             while not finished.is_set():
                 phase = (await client.get(ROUTE)).json()["phase"]
-                if phase in ("reencoding", "swapping", "done"):
+                if phase in ("serving_mapped", "reencoding", "swapping", "done"):
                     resp = await client.post("/v1/collections/up/documents", json={"documents": [NEW]})
                     assert resp.status_code == 200, resp.text
                     upserted.append(phase)
