@@ -25,11 +25,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from indexers.dense import DenseIndexSpec, build_dense_index, early_exit, query_encoders
+from indexers.dense import DenseIndexSpec, build_dense_index, early_exit, query_encoders, serving
 from indexers.docstore import FILENAME as DOCSTORE_FILE
 from indexers.docstore import DocStore, write_docstore
 from indexers.durable import fault_point
-from indexers.encoders import Encoder
+from indexers.encoders import Encoder, EncoderSpec
 from indexers.layout import DOCIDS_FILE, INFO_FILE, VECTORS_FILE
 from indexers.learned_sparse import KIND as LEARNED_SPARSE
 from indexers.learned_sparse import ForwardStore, SparseBuildSpec
@@ -64,8 +64,9 @@ def _dense_vectors(old: Path, store: DocStore, changed: set[str], encoder: Encod
     old_vectors = np.load(old / VECTORS_FILE, mmap_mode="r")
     ids: list[str] = []
     to_encode: list[tuple[int, str]] = []
+    dim = old_vectors.shape[1] if old_row.keys() - changed else encoder.dim  # all changed: maybe another model
     vectors = np.lib.format.open_memmap(staging / VECTORS_FILE, mode="w+", dtype=np.float32,
-                                        shape=(store.count, old_vectors.shape[1]))
+                                        shape=(store.count, dim))
     for i, doc in enumerate(store.iter_docs()):
         ids.append(doc.id)
         if doc.id in old_row and doc.id not in changed:
@@ -104,7 +105,9 @@ def _sparse_vectors(old: Path, store: DocStore, changed: set[str], encoder: Spar
 
 
 def _rebuild_index(old: Path, out: Path, store: DocStore, changed: set[str], encoder_for: EncoderFor,
-                   sparse_encoder_for: SparseEncoderFor) -> None:
+                   sparse_encoder_for: SparseEncoderFor, new_encoder: EncoderSpec | None = None) -> None:
+    """Rebuild one index into ``out``; ``new_encoder``: a dense index switches to this encoder (every document
+    encoded anew, its query-side extras, built for the old model's space, left behind)."""
     manifest = IndexManifest.read(old)
     if manifest.kind == "sparse":
         build_sparse_index(store.iter_docs(), store.count, out, spec_of(manifest), docstore_version=store.version)
@@ -118,6 +121,9 @@ def _rebuild_index(old: Path, out: Path, store: DocStore, changed: set[str], enc
                                        docstore_version=store.version)
         return
     spec: DenseIndexSpec = _spec(DenseIndexSpec, manifest.build)
+    if new_encoder is not None:
+        spec = spec.model_copy(update={"encoder": new_encoder})
+        changed = {doc.id for doc in store.iter_docs()}
     encoder = encoder_for(spec.encoder)
     if spec.passages is not None:  # passage vectors are per window, not per doc: re-split and re-encode them all
         build_dense_index(store.iter_docs(), store.count, encoder, out, spec, docstore_version=store.version)
@@ -126,19 +132,25 @@ def _rebuild_index(old: Path, out: Path, store: DocStore, changed: set[str], enc
         _dense_vectors(old, store, changed, encoder, Path(staging))
         build_dense_index(iter(()), store.count, encoder, out, spec, reuse_vectors=Path(staging),
                           docstore_version=store.version)
+    if new_encoder is not None:
+        return
     if "matryoshka" in manifest.build:
         info = manifest.build["matryoshka"]
         mspec = _spec(MatryoshkaSpec, info)
         add_matryoshka(out, mspec, transform=PrefixTransform.load(old),
                        transform_info={"trained_on": info.get("trained_on")})
     early_exit.carry_over(old, out)  # query-side maps: kept (a new version all the same)
+    serving.carry_default(old, out)  # the default query encoder too
 
 
 def rebuild_with(root: Path, name: str, encoder_for: EncoderFor, upserts: Sequence[Doc], deletes: Sequence[str],
-                 sparse_encoder_for: SparseEncoderFor, *, folded_seq: int | None = None) -> ChangeReport:
+                 sparse_encoder_for: SparseEncoderFor, *, folded_seq: int | None = None,
+                 respec: Mapping[str, EncoderSpec] | None = None) -> ChangeReport:
     """The copy-on-write rebuild of collection ``name`` with ``upserts`` and ``deletes``; the caller holds its write
     lock and has recovered it. ``folded_seq``: the last log change this base holds (``collection.json``'s
-    ``wal_seq``; None keeps the old one)."""
+    ``wal_seq``; None keeps the old one). ``respec``: dense index name -> the encoder it is rebuilt with instead of
+    its own (``sieve index upgrade``); its mapped query encoders are dropped."""
+    respec = respec or {}
     folder = root / name
     if not (folder / DOCSTORE_FILE).is_file():
         raise NotFound(f"unknown collection {name!r}")
@@ -169,10 +181,11 @@ def rebuild_with(root: Path, name: str, encoder_for: EncoderFor, upserts: Sequen
                 current = IndexManifest.read(index_dir).docstore_version == old_store.version
                 changed = set(upsert_ids) if current else {d.id for d in store.iter_docs()}
                 _rebuild_index(index_dir, tmp / "indexes" / index_dir.name, store, changed, encoder_for,
-                               sparse_encoder_for)
+                               sparse_encoder_for, respec.get(index_dir.name))
         versions = {p.name: IndexManifest.read(p).version for p in (tmp / "indexes").iterdir()}
         if (folder / query_encoders.FOLDER).is_dir():  # kept, and refused by the new index versions until retrained
             shutil.copytree(folder / query_encoders.FOLDER, tmp / query_encoders.FOLDER, copy_function=os.link)
+            query_encoders.drop_mapped(tmp, set(respec))
     report = ChangeReport(
         name, count, added=len([i for i in upsert_ids if i not in present]),
         replaced=len([i for i in upsert_ids if i in present]), deleted=len([i for i in deletes if i in present]),

@@ -48,6 +48,10 @@ class Overloaded(SieveError):
     retry_after_s: float = 1.0
 
 
+class Conflict(SieveError):
+    """The change clashes with one already running (a model upgrade of the same collection)."""
+
+
 class DeadlineExceeded(SieveError):
     """The request's time budget ran out before any answer existed (a stage with a fallback degrades instead)."""
 
@@ -61,6 +65,7 @@ STATUS: dict[type[SieveError], int] = {
     RateLimited: 429,
     Overloaded: 503,
     DeadlineExceeded: 504,
+    Conflict: 409,
     IndexUnavailable: 503,
     ModelUnavailable: 503,
     MissingExtra: 501,

@@ -7,9 +7,10 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from indexers.collection import Collection, list_collections, open_collection
 from indexers.segments.codec import ChangeReport
@@ -26,8 +27,10 @@ from service.metrics import Metrics
 from service.pipeline import Pipeline
 from service.rerankers import ServedRerankers
 from service.specs import PipelineSpec
+from service.upgrades import Upgrades
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Registry:
@@ -53,6 +56,7 @@ class Registry:
         self.merge_after = merge_after  # delta size (rows + tombstones) that starts a background merge
         self.write_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)  # log + swap, per collection
         self.merging: dict[str, threading.Thread] = {}
+        self.upgrades = Upgrades()  # model upgrades (``sieve index upgrade``), by collection
         self.retire_after_s = retire_after_s  # a replaced collection is closed this long after (> any deadline)
         self.use_gpu = use_gpu
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sieve-work")
@@ -128,6 +132,18 @@ class Registry:
             old = self.pipelines.get(name)
             self.add(fresh)
         self._retire(old)
+
+    def swap_in(self, name: str, change: Callable[[], T]) -> T:
+        """Run ``change`` (a new base on disk, e.g. a model upgrade's swap) and serve its result, with the
+        collection's writes held meanwhile: nothing is logged between the log's fold and the reopen (such a write's
+        vectors could be from an encoder the new base no longer uses)."""
+        with self.write_locks[name]:
+            result = change()
+            fresh = open_collection(self.index_root / name, use_gpu=self.use_gpu)
+            old = self.pipelines.get(name)
+            self.add(fresh)
+        self._retire(old)
+        return result
 
     def write(self, name: str, upserts: Sequence[Doc] = (), deletes: Sequence[str] = ()) -> ChangeReport:
         """Log one change (fsync) and apply it to the live collection in memory: no folder is reopened. Starts a

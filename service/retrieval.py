@@ -12,9 +12,10 @@ from typing import Protocol, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from indexers.dense import DenseIndex, query_encoders
+from indexers.dense import DenseIndex, query_encoders, serving
 from indexers.dense.index import DenseRow, Rows
 from indexers.dense.options import DenseSearchOptions
+from indexers.dense.query_map import QueryMap
 from indexers.filters import AllowedDocs
 from indexers.segments.delta import Snapshot
 from indexers.segments.scoring import bm25_hits, dense_hits, fetch, merge
@@ -92,7 +93,8 @@ class SparseRetriever:
 
 
 class DenseRetriever:
-    """Encode the query with the index's own encoder, then search the dense index with the spec's dense options
+    """Encode the query with the index's own encoder (or the request's query encoder, else the index's default one:
+    an upgrade's model B, mapped into the index's space), then search the dense index with the spec's dense options
     (full dimension, a Matryoshka prefix, or the shortlist-then-rescore funnel: the index decides)."""
 
     stage = "dense"
@@ -103,16 +105,22 @@ class DenseRetriever:
         self.encoder = encoder
         self._executor = executor
         self._alternatives = alternatives  # where registered query encoders load (``query_encoder``)
+        self._maps: dict[str, QueryMap | None] = {}  # query encoder name -> its map into the index (loaded once)
+        self.default_query_encoder = serving.default_query_encoder(index.manifest)
 
     async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
                      allowed: AllowedDocs | None = None) -> list[Hit]:
         start = time.perf_counter()
-        encoder, layers = self.encoder, None
-        if spec.query_encoder is not None:
-            encoder = await self._query_encoder(spec)
+        encoder, layers, qmap = self.encoder, None, None
+        name = spec.query_encoder or (self.default_query_encoder if spec.layers is None else None)
+        if name is not None:
+            encoder, qmap = await self._query_encoder(name, spec)
+            trace.counts[f"{self.stage}.query_encoder.{name}"] = 1  # the caller sees which one served
         else:
             layers = self._layers(spec)
         vector = await encoder.encode_queries([query], layers)  # batched with other requests' queries, cached
+        if qmap is not None:
+            vector = qmap.apply(vector)
         trace.since("dense.encode", start)
         start = time.perf_counter()
         options = spec.dense.model_copy(update={"layers": layers})
@@ -120,9 +128,9 @@ class DenseRetriever:
         trace.since("dense.search", start)
         return [Hit(row[0], row[1], stage_scores={self.stage: row[1]}, passage=row.passage) for row in rows[0]]
 
-    async def _query_encoder(self, spec: PipelineSpec) -> AsyncEncoder:
-        """The registered query encoder the request names, checked against this index version (loaded once)."""
-        name = str(spec.query_encoder)
+    async def _query_encoder(self, name: str, spec: PipelineSpec) -> tuple[AsyncEncoder, QueryMap | None]:
+        """The registered query encoder ``name``, checked against this index version (loaded once), and its map
+        into the index's space when it is a mapped one."""
         if spec.layers is not None:
             raise InvalidInput("layers (early exit) applies to the index's own encoder, not to a query encoder")
         if self._alternatives is None:
@@ -130,11 +138,15 @@ class DenseRetriever:
         index, alternatives = self.index, self._alternatives
         collection = index.folder.parent.parent  # <collection>/indexes/<index>
         encoder_spec = await run_blocking(self._executor, lambda: query_encoders.resolve(
-            collection, index.folder.name, index.manifest.version, name))
+            collection, index.folder.name, index.manifest.version, name, index.manifest.build.get("encoder")))
         encoder = await run_blocking(self._executor, lambda: alternatives.get(encoder_spec))
-        if encoder.dim != index.dim:
-            raise InvalidInput(f"query encoder {name!r} gives {encoder.dim}-dim vectors; the index holds {index.dim}")
-        return encoder
+        if name not in self._maps:
+            self._maps[name] = await run_blocking(self._executor, lambda: query_encoders.query_map(collection, name))
+        qmap = self._maps[name]
+        dims = qmap.dims if qmap is not None else (encoder.dim, encoder.dim)
+        if encoder.dim != dims[0] or dims[1] != index.dim:
+            raise InvalidInput(f"query encoder {name!r} gives {dims[1]}-dim vectors; the index holds {index.dim}")
+        return encoder, qmap
 
     def _layers(self, spec: PipelineSpec) -> int | None:
         """The early-exit depth for this query (the request's, else the index's default), None for full depth."""

@@ -16,8 +16,10 @@ from sieve.cli_eval import eval_app
 from sieve.cli_index import index_app
 from sieve.cli_scaleout import RayAddressOption, RayOption
 from sieve.cli_train import train_app
+from sieve.cli_upgrade import index_upgrade
 
 app = typer.Typer(help="Sieve: dense/sparse retrieval and reranking.", no_args_is_help=True)
+index_app.command("upgrade")(index_upgrade)
 app.add_typer(index_app, name="index")
 app.add_typer(eval_app, name="eval")
 app.add_typer(train_app, name="train")

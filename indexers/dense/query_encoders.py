@@ -5,6 +5,10 @@ Each lives in ``<collection>/query_encoders/<name>/``: the model folder ``model/
 manifest, which names the dense index and the index version it was trained against. A query encoder serves only
 that version: once the index is rebuilt (a live change, new early-exit maps, ...) its vectors may differ, and
 ``resolve`` refuses it with an error that says so.
+
+A mapped query encoder (``sieve index upgrade``) is another model B plus ``query_map.npz`` (``query_map.py``) into
+the index's space: its manifest's ``map`` records the fit and the index's encoder it maps into, and it serves any
+version of the index still built with that encoder (the map targets the model's space, not one set of vectors).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from indexers.dense.query_map import QueryMap
 from indexers.encoders import EncoderSpec
 from indexers.manifest import atomic_folder
 from kernel.errors import InvalidInput, NotFound
@@ -24,6 +29,19 @@ from kernel.errors import InvalidInput, NotFound
 FOLDER = "query_encoders"
 MANIFEST_FILE = "query_encoder.json"
 MODEL_DIR = "model"
+
+
+class MapRecord(BaseModel):
+    """How a mapped query encoder's ``query_map.npz`` was fitted, and the index encoder whose space it maps into."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: str
+    lam: float
+    source_dim: int  # B's query vectors
+    target_dim: int  # the index's
+    calibration: int  # documents paired (B's encoding of the text, the index's stored vector)
+    index_encoder: dict[str, Any]  # the index's EncoderSpec (A) at fitting time
 
 
 class QueryEncoderManifest(BaseModel):
@@ -39,6 +57,7 @@ class QueryEncoderManifest(BaseModel):
     documents_reencoded: int = 0
     training: dict[str, Any] = {}
     created_at: str = ""
+    map: MapRecord | None = None  # set for a mapped query encoder (model B + query_map.npz)
 
 
 def _check_name(name: str) -> str:
@@ -47,12 +66,15 @@ def _check_name(name: str) -> str:
     return name
 
 
-def register(collection_folder: Path, manifest: QueryEncoderManifest, model_dir: Path) -> Path:
+def register(collection_folder: Path, manifest: QueryEncoderManifest, model_dir: Path,
+             query_map: QueryMap | None = None) -> Path:
     """Move the trained ``model_dir`` into the collection as ``manifest.name`` (atomically; replaces one of the same
-    name) and write its manifest. Returns the folder."""
+    name) and write its manifest (and ``query_map``, a mapped one's map). Returns the folder."""
     final = collection_folder / FOLDER / _check_name(manifest.name)
     with atomic_folder(final) as tmp:
         shutil.copytree(model_dir, tmp / MODEL_DIR)
+        if query_map is not None:
+            query_map.save(tmp)
         stamped = manifest.model_copy(update={"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         (tmp / MANIFEST_FILE).write_text(stamped.model_dump_json(indent=2) + "\n")
     return final
@@ -67,8 +89,10 @@ def read(collection_folder: Path, name: str) -> QueryEncoderManifest:
     return QueryEncoderManifest.model_validate(json.loads(path.read_text()))
 
 
-def resolve(collection_folder: Path, index_name: str, index_version: str, name: str) -> EncoderSpec:
-    """The encoder spec that loads query encoder ``name`` for dense index ``index_name`` at ``index_version``.
+def resolve(collection_folder: Path, index_name: str, index_version: str, name: str,
+            index_encoder: dict[str, Any] | None = None) -> EncoderSpec:
+    """The encoder spec that loads query encoder ``name`` for dense index ``index_name`` at ``index_version``
+    (``index_encoder``: the index's EncoderSpec, which a mapped query encoder must map into).
 
     Raises:
         NotFound: no such query encoder.
@@ -78,9 +102,34 @@ def resolve(collection_folder: Path, index_name: str, index_version: str, name: 
     if manifest.index != index_name:
         raise InvalidInput(f"query encoder {name!r} was trained for dense index {manifest.index!r}, not "
                            f"{index_name!r}")
-    if manifest.trained_against != index_version:
+    if manifest.map is not None and index_encoder is not None:
+        if manifest.map.index_encoder != index_encoder:
+            raise InvalidInput(f"query encoder {name!r} maps into the space of "
+                               f"{manifest.map.index_encoder.get('model')}; dense index {index_name!r} is now built "
+                               f"with {index_encoder.get('model')}")
+    elif manifest.trained_against != index_version:
         raise InvalidInput(f"query encoder {name!r} was trained against version {manifest.trained_against} of dense "
                            f"index {index_name!r}, which is now at version {index_version}; its document vectors "
                            "may have changed: retrain it (`sieve train query-encoder`)")
-    model = collection_folder / FOLDER / name / MODEL_DIR
+    return model_spec(collection_folder, manifest)
+
+
+def model_spec(collection_folder: Path, manifest: QueryEncoderManifest) -> EncoderSpec:
+    """The spec that loads the registered query encoder's own model files (no check against the index)."""
+    model = collection_folder / FOLDER / manifest.name / MODEL_DIR
     return EncoderSpec.model_validate({**manifest.encoder, "model": str(model)})
+
+
+def query_map(collection_folder: Path, name: str) -> QueryMap | None:
+    """The map of query encoder ``name`` into its index's space; None for a query encoder served unmapped."""
+    if read(collection_folder, name).map is None:
+        return None
+    return QueryMap.load(collection_folder / FOLDER / name)
+
+
+def drop_mapped(collection_folder: Path, indexes: set[str]) -> None:
+    """Remove the mapped query encoders of ``indexes`` (their index no longer holds the space they map into)."""
+    for path in sorted((collection_folder / FOLDER).glob(f"*/{MANIFEST_FILE}")):
+        manifest = QueryEncoderManifest.model_validate(json.loads(path.read_text()))
+        if manifest.map is not None and manifest.index in indexes:
+            shutil.rmtree(path.parent)

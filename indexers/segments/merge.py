@@ -11,7 +11,7 @@ every base change; writers only append to the log and never wait for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -97,14 +97,16 @@ def _tables(folder: Path, version: str | None, changes: Sequence[Change]
 
 
 def apply_changes(root: Path, name: str, *, encoder_for: EncoderFor, sparse_encoder_for: SparseEncoderFor | None = None,
-                  upserts: Sequence[Doc] = (), deletes: Sequence[str] = ()) -> ChangeReport:
+                  upserts: Sequence[Doc] = (), deletes: Sequence[str] = (),
+                  respec: Mapping[str, EncoderSpec] | None = None) -> ChangeReport:
     """The full compaction: fold the log, then upsert ``upserts`` (new ids added, existing ids replaced) and delete
     ``deletes``, rebuilding every index copy-on-write (``indexers/updates.py`` ``rebuild_with``); truncate the log up
     to the last change folded. With nothing to fold, the collection is rebuilt as it is (``rebuild``).
 
     Raises NotFound for an unknown collection. ``sparse_encoder_for`` loads the learned sparse indexes' document
-    encoders (default: a fresh load each). Live writes go through the log instead (``indexers/segments/live.py``: no
-    rebuild per write).
+    encoders (default: a fresh load each). ``respec``: dense indexes rebuilt with another encoder (``rebuild_with``;
+    the log's vectors, from their old encoder, are not reused for them). Live writes go through the log instead
+    (``indexers/segments/live.py``: no rebuild per write).
     """
     sparse_for = sparse_encoder_for or build_sparse_encoder
     if len({d.id for d in upserts}) != len(upserts):
@@ -131,7 +133,8 @@ def apply_changes(root: Path, name: str, *, encoder_for: EncoderFor, sparse_enco
                 enc: Any = StoredEncoder(sparse.get(spec, {}), lambda: sparse_for(spec), sparse=True)
                 return enc  # type: ignore[no-any-return]
 
-            report = replace(rebuild_with(root, name, stored, ups, dels, stored_sparse, folded_seq=last), seq=last)
+            report = replace(rebuild_with(root, name, stored, ups, dels, stored_sparse, folded_seq=last,
+                                          respec=respec), seq=last)
             fault_point("merge.before-truncate", name)
             if log is not None:
                 log.truncate(last)

@@ -106,7 +106,7 @@ def _out(report: ChangeReport) -> ChangeResponse:
     return ChangeResponse(**vars(report))
 
 
-def _served_models(settings: Settings, registry: Registry) -> set[str]:
+def served_models(settings: Settings, registry: Registry) -> set[str]:
     loaded = {index.manifest.model for p in registry.pipelines.values() for index in p.collection.dense.values()}
     return {*settings.embedding_models, *settings.admin_models, *(m for m in loaded if m)}
 
@@ -116,7 +116,7 @@ def _checked(body: CreateRequest, settings: Settings, registry: Registry) -> lis
     is in the bounded grammar (a free model is a free path or download; a free factory a free allocation)."""
     if not any(d.text.strip() or d.title.strip() for d in body.documents):
         raise InvalidInput("every document is empty (no text, no title): a collection needs at least one to index")
-    served = _served_models(settings, registry)
+    served = served_models(settings, registry)
     for d in body.dense:
         if d.model not in served:
             raise InvalidInput(f"dense model {d.model[:80]!r} is not served here; choose one of {sorted(served)} "
