@@ -6,17 +6,32 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, TypeVar
 
 from indexers.dense import query_encoders
 from indexers.upgrade import UpgradeRequest, UpgradeStatus, mapped_name, run_upgrade
 from kernel.errors import NotFound, SieveError
+from service.encoders import AsyncEncoders, EncoderCache
 from service.errors import Conflict
-
-if TYPE_CHECKING:
-    from service.registry import Registry
+from service.learned_sparse import SparseEncoders
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Host(Protocol):
+    """What an upgrade needs of the server (``service.registry.Registry``, which owns the ``Upgrades``)."""
+
+    index_root: Path
+    encoders: EncoderCache
+    async_encoders: AsyncEncoders
+    sparse_encoders: SparseEncoders
+
+    def reload(self, name: str) -> None: ...
+
+    def swap_in(self, name: str, change: Callable[[], T]) -> T: ...
 
 
 class Upgrades:
@@ -37,7 +52,7 @@ class Upgrades:
         with self._lock:
             self._status[status.collection] = status
 
-    def start(self, registry: Registry, name: str, request: UpgradeRequest) -> UpgradeStatus:
+    def start(self, registry: Host, name: str, request: UpgradeRequest) -> UpgradeStatus:
         """Start the upgrade on a thread of its own; Conflict when one of this collection is still running."""
         status = UpgradeStatus(collection=name, index=request.index, model=request.model)
         with self._lock:
@@ -51,7 +66,7 @@ class Upgrades:
         thread.start()
         return status
 
-    def _run(self, registry: Registry, name: str, request: UpgradeRequest) -> None:
+    def _run(self, registry: Host, name: str, request: UpgradeRequest) -> None:
         def after_map() -> None:  # load B's mapped query encoder before any search needs it, then serve it
             folder = registry.index_root / name
             manifest = query_encoders.read(folder, mapped_name(request.index))
