@@ -101,6 +101,7 @@ def train_distilled(index: DenseIndex, texts: list[str], spec: DistilTrainSpec, 
     dev_texts, dev_teacher = [texts[i] for i in dev], teacher[dev]
     unmapped = float((depths[spec.layers - 1][dev] * dev_teacher).sum(axis=1).mean()) if dev else float("nan")
     del depths
+    started_training = time.perf_counter()
     model = student_model(index, spec.layers, spec.max_length)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=0.01)
@@ -125,7 +126,8 @@ def train_distilled(index: DenseIndex, texts: list[str], spec: DistilTrainSpec, 
         optimizer.step()
         schedule.step()
         losses.append(float(loss.detach()))
-        out_of_time = spec.max_minutes is not None and time.perf_counter() - started > 60 * spec.max_minutes
+        out_of_time = (spec.max_minutes is not None
+                       and time.perf_counter() - started_training > 60 * spec.max_minutes)
         if step % spec.eval_every == 0 or step == spec.steps or out_of_time:
             score = round(mean_cosine(model, dev_texts, dev_teacher), 4)
             curve.append({"step": step, "dev_cosine": score,
