@@ -136,6 +136,8 @@ def train_query_encoder_cmd(
     contrastive_weight: Annotated[float, typer.Option(help="distil: weight of the in-batch term against the full "
                                                            "model's vectors of other texts")
                                   ] = _DIST["contrastive_weight"],
+    head: Annotated[str, typer.Option(help="distil: none | affine (a linear head starting as the fitted "
+                                           "early-exit map)")] = _DIST["head"],
     cache_dir: Annotated[Path | None, typer.Option(help="distil: cache of the full model's vectors")] = None,
     negatives: Annotated[int, typer.Option(help="hard negatives retrieved live from the index per query")
                          ] = _QENC["negatives"],
@@ -179,7 +181,8 @@ def train_query_encoder_cmd(
             judged = list(judged_queries(BeirDataset.open(data), split).queries.values()) if data else []
             dspec = DistilTrainSpec(**{k: v for k, v in {
                 "steps": steps, "batch_size": batch_size, "learning_rate": learning_rate, "texts": texts,
-                "contrastive_weight": contrastive_weight, "max_minutes": max_minutes, "layers": layers or 3,
+                "contrastive_weight": contrastive_weight, "head": head, "max_minutes": max_minutes,
+                "layers": layers or 3,
             }.items() if v is not None})
             info = train_distilled(dense, corpus + judged, dspec, Path(tmp) / "model", cache_dir=cache_dir)
             info["data"] = f"{collection} pseudo-queries:{len(corpus)}" + (

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
 from indexers.dense import DenseIndex
+from indexers.dense.early_exit import fit_map
 from indexers.encoders import EncoderSpec
 from kernel.errors import InvalidInput
 from kernel.model_resolver import resolve_model
@@ -47,6 +48,17 @@ def student_model(index: DenseIndex, layers: int, max_length: int) -> Any:
     bert.config.num_hidden_layers = layers
     bert.embeddings.requires_grad_(False)
     return model
+
+
+def add_affine_head(model: Any, w: NDArray[np.float32], b: NDArray[np.float32]) -> None:
+    """Append ``x @ w + b`` (a linear ``Dense`` module, trainable) and a renormalisation after the model's own
+    normalisation: the early-exit map as part of the model, saved with it."""
+    import torch
+    from sentence_transformers.models import Dense, Normalize
+
+    model.append(Dense(w.shape[0], w.shape[1], activation_function=torch.nn.Identity(),
+                       init_weight=torch.from_numpy(np.ascontiguousarray(w.T)), init_bias=torch.from_numpy(b)))
+    model.append(Normalize())
 
 
 def encode(model: Any, texts: list[str]) -> Any:
@@ -100,9 +112,13 @@ def train_distilled(index: DenseIndex, texts: list[str], spec: DistilTrainSpec, 
     dev, train = order[: spec.dev_texts], order[spec.dev_texts:]
     dev_texts, dev_teacher = [texts[i] for i in dev], teacher[dev]
     unmapped = float((depths[spec.layers - 1][dev] * dev_teacher).sum(axis=1).mean()) if dev else float("nan")
+    cut = np.asarray(depths[spec.layers - 1], dtype=np.float32)
     del depths
     started_training = time.perf_counter()
     model = student_model(index, spec.layers, spec.max_length)
+    if spec.head == "affine":
+        add_affine_head(model, *fit_map(cut[train], teacher[train], "affine", ridge=1e-3))
+    del cut
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=0.01)
     warmup = max(1, spec.steps // 20)
@@ -144,6 +160,7 @@ def train_distilled(index: DenseIndex, texts: list[str], spec: DistilTrainSpec, 
     model.save(str(out_dir))
     return {"objective": "distil", "layers": spec.layers, "texts": len(train), "dev_texts": len(dev),
             "steps": step, "dev_curve": curve, "dev_best_cosine": best, "dev_unmapped_cosine": round(unmapped, 4),
-            "selection": "held-out pseudo-queries: mean cosine to the full model", "documents_reencoded": 0,
+            "head": spec.head, "selection": "held-out pseudo-queries: mean cosine to the full model",
+            "documents_reencoded": 0,
             "teacher_seconds": teacher_seconds, "seconds": round(time.perf_counter() - started, 1),
             "spec": spec.model_dump()}
