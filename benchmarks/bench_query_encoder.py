@@ -102,7 +102,7 @@ def main() -> None:
     base_spec = EncoderSpec.model_validate(indexes[names[0]].manifest.build["encoder"])
     timing = {"base": ms_per_query(base_spec, texts), **{label: ms_per_query(spec, texts)
                                                          for label, (_, spec, _) in tuned.items()}}
-    print(f"query encoding, {names[0]} test, one query per call, 1 thread (ms/query): {timing}")
+    print(f"query encoding, {names[0]} {args.split}, one query per call, 1 thread (ms/query): {timing}")
     report["ms_per_query"] = timing
     report["encoders"] = {label: m.model_dump(exclude={"encoder"}) for label, (_, _, m) in tuned.items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)

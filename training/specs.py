@@ -83,7 +83,7 @@ class DistilTrainSpec(BaseModel):
     learning_rate: float = Field(2e-4, gt=0)
     # none: the cut model as is; affine: + a linear head (then renormalised) starting as the closed-form early-exit
     # map (ridge least squares from the cut's unit vectors to the teacher's, on the training texts)
-    head: Literal["none", "affine"] = "none"
+    head: Literal["none", "affine"] = "affine"
     contrastive_weight: float = Field(0.1, ge=0)  # in-batch softmax against the full model's vectors of other texts
     scale: float = Field(20.0, gt=0)  # softmax scale of that term (1 / temperature)
     max_length: int = Field(32, ge=8)  # tokens per text, for teacher and student alike
