@@ -154,7 +154,9 @@ def train_query_encoder_cmd(
 ) -> None:
     """ADORE: fine-tune a copy of the dense index's encoder on the query side only, against the index's stored
     document vectors (none re-encoded), with hard negatives retrieved from the index at every step; registered on
-    the collection as an alternative query encoder for this index version."""
+    the collection as an alternative query encoder for this index version. ``--objective distil``: the first
+    ``--layers`` (default 3) layers instead learn the full model's vectors of corpus pseudo-queries (early exit
+    without a map at serving time; ``training/distil.py``)."""
     import tempfile
 
     from indexers.collection import open_collection
