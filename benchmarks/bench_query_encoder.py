@@ -27,8 +27,8 @@ from indexers.dense import DenseIndex, query_encoders
 from indexers.encoders import EncoderSpec, build_encoder
 
 
-def ndcg(index: DenseIndex, spec: EncoderSpec, data: BeirDataset) -> float:
-    queries, qrels = data.queries("test"), data.qrels("test")
+def ndcg(index: DenseIndex, spec: EncoderSpec, data: BeirDataset, split: str = "test") -> float:
+    queries, qrels = data.queries(split), data.qrels(split)
     ids = [q for q in queries if q in qrels]
     vectors = build_encoder(spec).encode_queries([queries[q] for q in ids])
     rows = index.search(np.ascontiguousarray(vectors), 100)
@@ -58,6 +58,8 @@ def main() -> None:
     parser.add_argument("--collections", default="scifact,cranfield")
     parser.add_argument("--index", default="dense")
     parser.add_argument("--timing-queries", type=int, default=100)
+    parser.add_argument("--split", default="test", help="judged split scored (train: for choosing a recipe)")
+    parser.add_argument("--only", default=None, help="comma-separated query encoder names to measure [all]")
     parser.add_argument("--out", type=Path, default=Path("results/bench_query_encoder.json"))
     args = parser.parse_args()
     import torch
@@ -69,6 +71,8 @@ def main() -> None:
     tuned: dict[str, tuple[str, EncoderSpec, query_encoders.QueryEncoderManifest]] = {}
     for c in names:
         for path in sorted((args.index_root / c / query_encoders.FOLDER).glob(f"*/{query_encoders.MANIFEST_FILE}")):
+            if args.only is not None and path.parent.name not in args.only.split(","):
+                continue
             manifest = query_encoders.read(args.index_root / c, path.parent.name)
             spec = EncoderSpec.model_validate({**manifest.encoder,
                                                "model": str(path.parent / query_encoders.MODEL_DIR)})
@@ -77,12 +81,12 @@ def main() -> None:
     for c in names:
         index = indexes[c]
         row: dict[str, object] = {"base": ndcg(index, EncoderSpec.model_validate(index.manifest.build["encoder"]),
-                                               data[c])}
+                                               data[c], args.split)}
         if args.reference_root is not None:
             row["vectors_unchanged"] = sha(index.folder / "vectors.npy") == sha(
                 args.reference_root / c / "indexes" / args.index / "vectors.npy")
         for label, (home, spec, _) in tuned.items():
-            row[label] = ndcg(index, spec, data[c])
+            row[label] = ndcg(index, spec, data[c], args.split)
             row[f"{label} role"] = "in-domain" if home == c else "held out"
         report[c] = row
     print(f"{'collection':<12}{'encoder':<28}{'role':<11}{'nDCG@10':>9}{'vs base':>9}")
@@ -94,11 +98,11 @@ def main() -> None:
         if "vectors_unchanged" in row:
             print(f"{c:<12}document vectors unchanged vs the index as built: {row['vectors_unchanged']} "
                   "(documents re-encoded: 0)")
-    texts = list(data[names[0]].queries("test").values())[: args.timing_queries]
+    texts = list(data[names[0]].queries(args.split).values())[: args.timing_queries]
     base_spec = EncoderSpec.model_validate(indexes[names[0]].manifest.build["encoder"])
     timing = {"base": ms_per_query(base_spec, texts), **{label: ms_per_query(spec, texts)
                                                          for label, (_, spec, _) in tuned.items()}}
-    print(f"query encoding, {names[0]} test, one query per call, 1 thread (ms/query): {timing}")
+    print(f"query encoding, {names[0]} {args.split}, one query per call, 1 thread (ms/query): {timing}")
     report["ms_per_query"] = timing
     report["encoders"] = {label: m.model_dump(exclude={"encoder"}) for label, (_, _, m) in tuned.items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)

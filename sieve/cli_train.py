@@ -8,12 +8,13 @@ from typing import Annotated
 import typer
 
 from sieve.cli_common import IndexRoot, settings_for, setup_logging
-from training.specs import CrossEncoderTrainSpec, MiningSpec, QueryEncoderTrainSpec
+from training.specs import CrossEncoderTrainSpec, DistilTrainSpec, MiningSpec, QueryEncoderTrainSpec
 
 # The cross-encoder options' defaults are the specs' own (the measured recipe), so the two cannot drift apart.
 _TRAIN = {name: f.default for name, f in CrossEncoderTrainSpec.model_fields.items()}
 _MINE = MiningSpec()
 _QENC = {name: f.default for name, f in QueryEncoderTrainSpec.model_fields.items()}
+_DIST = {name: f.default for name, f in DistilTrainSpec.model_fields.items()}
 
 train_app = typer.Typer(help="Train models on a collection's own data.", no_args_is_help=True)
 
@@ -122,9 +123,22 @@ def train_query_encoder_cmd(
     split: Annotated[str, typer.Option(help="the judged split of --data to train on")] = "train",
     weak: Annotated[int, typer.Option(help="train on N pseudo-queries mined from the corpus (titles, "
                                            "inverse-cloze sentences, word spans) instead of judged ones")] = 0,
-    steps: int = _QENC["steps"],
-    batch_size: int = _QENC["batch_size"],
-    learning_rate: float = _QENC["learning_rate"],
+    objective: Annotated[str, typer.Option(help="adore (listwise against retrieved documents; judged or weak "
+                                                "queries) | distil (the first --layers layers learn the full model's "
+                                                "vectors of corpus pseudo-queries)")] = "adore",
+    steps: Annotated[int | None, typer.Option(help=f"[adore {_QENC['steps']}, distil {_DIST['steps']}]")] = None,
+    batch_size: Annotated[int | None, typer.Option(help=f"[adore {_QENC['batch_size']}, distil "
+                                                        f"{_DIST['batch_size']}]")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help=f"[adore {_QENC['learning_rate']}, distil "
+                                                             f"{_DIST['learning_rate']}]")] = None,
+    texts: Annotated[int, typer.Option(help="distil: pseudo-queries mined from the corpus (--data adds its "
+                                            "--split queries' texts, not their judgements)")] = _DIST["texts"],
+    contrastive_weight: Annotated[float, typer.Option(help="distil: weight of the in-batch term against the full "
+                                                           "model's vectors of other texts")
+                                  ] = _DIST["contrastive_weight"],
+    head: Annotated[str, typer.Option(help="distil: none | affine (a linear head starting as the fitted "
+                                           "early-exit map)")] = _DIST["head"],
+    cache_dir: Annotated[Path | None, typer.Option(help="distil: cache of the full model's vectors")] = None,
     negatives: Annotated[int, typer.Option(help="hard negatives retrieved live from the index per query")
                          ] = _QENC["negatives"],
     dev_queries: Annotated[int, typer.Option(help="training queries held out to pick the best checkpoint")
@@ -140,17 +154,22 @@ def train_query_encoder_cmd(
 ) -> None:
     """ADORE: fine-tune a copy of the dense index's encoder on the query side only, against the index's stored
     document vectors (none re-encoded), with hard negatives retrieved from the index at every step; registered on
-    the collection as an alternative query encoder for this index version."""
+    the collection as an alternative query encoder for this index version. ``--objective distil``: the first
+    ``--layers`` (default 3) layers instead learn the full model's vectors of corpus pseudo-queries (early exit
+    without a map at serving time; ``training/distil.py``)."""
     import tempfile
 
     from indexers.collection import open_collection
     from indexers.corpus import BeirDataset
     from indexers.dense import query_encoders
+    from training.distil import train_distilled
     from training.early_exit import pseudo_queries
     from training.query_encoder import train_query_encoder
     from training.rank_lists import QuerySet, judged_queries
 
-    if (data is None) == (weak == 0):
+    if objective not in ("adore", "distil"):
+        raise typer.BadParameter(f"objective {objective!r}: adore or distil")
+    if objective == "adore" and (data is None) == (weak == 0):
         raise typer.BadParameter("train on judged queries (--data, --split) or on weak ones (--weak N), one of them")
     setup_logging()
     settings = settings_for(index_root)
@@ -158,22 +177,41 @@ def train_query_encoder_cmd(
     dense = col.dense.get(index)
     if dense is None:
         raise typer.BadParameter(f"collection {collection!r} has no dense index {index!r}")
-    if data is not None:
-        source = judged_queries(BeirDataset.open(data), split)
-    else:
-        texts, docs = pseudo_queries(col, weak)
-        source = QuerySet({f"weak:{i}": t for i, t in enumerate(texts)},
-                          {f"weak:{i}": {d: 1} for i, d in enumerate(docs)}, name=f"{collection} weak:{weak}")
-    spec = QueryEncoderTrainSpec(steps=steps, batch_size=batch_size, learning_rate=learning_rate,
-                                 negatives=negatives, dev_queries=dev_queries, eval_every=eval_every,
-                                 freeze_layers=freeze_layers, max_minutes=max_minutes, layers=layers)
     with tempfile.TemporaryDirectory(dir=settings.index_root / collection) as tmp:
-        info = train_query_encoder(dense, source, spec, Path(tmp) / "model")
+        if objective == "distil":
+            corpus, _ = pseudo_queries(col, texts)
+            judged = list(judged_queries(BeirDataset.open(data), split).queries.values()) if data else []
+            dspec = DistilTrainSpec(**{k: v for k, v in {
+                "steps": steps, "batch_size": batch_size, "learning_rate": learning_rate, "texts": texts,
+                "contrastive_weight": contrastive_weight, "head": head, "max_minutes": max_minutes,
+                "layers": layers or 3,
+            }.items() if v is not None})
+            info = train_distilled(dense, corpus + judged, dspec, Path(tmp) / "model", cache_dir=cache_dir)
+            info["data"] = f"{collection} pseudo-queries:{len(corpus)}" + (
+                f" + {data.name}/{split} query texts:{len(judged)}" if data else "")
+        else:
+            if data is not None:
+                source = judged_queries(BeirDataset.open(data), split)
+            else:
+                mined, docs = pseudo_queries(col, weak)
+                source = QuerySet({f"weak:{i}": t for i, t in enumerate(mined)},
+                                  {f"weak:{i}": {d: 1} for i, d in enumerate(docs)}, name=f"{collection} weak:{weak}")
+            spec = QueryEncoderTrainSpec(**{k: v for k, v in {
+                "steps": steps, "batch_size": batch_size, "learning_rate": learning_rate}.items() if v is not None},
+                negatives=negatives, dev_queries=dev_queries, eval_every=eval_every,
+                freeze_layers=freeze_layers, max_minutes=max_minutes, layers=layers)
+            info = train_query_encoder(dense, source, spec, Path(tmp) / "model")
         manifest = query_encoders.QueryEncoderManifest(
             name=name, index=index, trained_against=dense.manifest.version, base_model=str(dense.manifest.model),
             encoder=dense.manifest.build["encoder"], documents_reencoded=0, training=info)
         folder = query_encoders.register(col.folder, manifest, Path(tmp) / "model")
     col.close()
+    if objective == "distil":
+        typer.echo(f"registered query encoder {name!r} ({info['layers']} layers) on {collection}/{index} (version "
+                   f"{manifest.trained_against}) at {folder}: {info['texts']} texts ({info['data']}), "
+                   f"{info['steps']} steps, {info['seconds']}s; held-out cosine to the full model "
+                   f"{info['dev_unmapped_cosine']} unmapped -> {info['dev_best_cosine']}; documents re-encoded: 0")
+        return
     typer.echo(f"registered query encoder {name!r} on {collection}/{index} (version {manifest.trained_against}) at "
                f"{folder}: {info['train_queries']} training queries ({info['data']}), {info['steps']} steps, "
                f"{info['seconds']}s; dev nDCG@10 {info['dev_curve'][0]['dev_ndcg@10']} -> {info['dev_best']}; "

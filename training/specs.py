@@ -67,3 +67,27 @@ class QueryEncoderTrainSpec(BaseModel):
     layers: int | None = Field(None, ge=1)  # train (and save) only the first L layers: a cheaper query encoder
     max_minutes: float | None = Field(None, gt=0)  # wall-clock budget: past it, evaluate once more and stop
     seed: int = 0
+
+
+class DistilTrainSpec(BaseModel):
+    """Query-side distillation into a shallow copy of a dense index's encoder (``training/distil.py``): the first
+    ``layers`` layers learn to reproduce the full model's unit vectors; the defaults are ``sieve train query-encoder
+    --objective distil``'s."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    layers: int = Field(3, ge=1)  # transformer layers kept (and saved): what serving a query costs
+    texts: int = Field(6000, ge=16)  # pseudo-queries mined from the corpus (plus any judged training queries)
+    steps: int = Field(400, ge=1)
+    batch_size: int = Field(32, ge=2)
+    learning_rate: float = Field(2e-4, gt=0)
+    # none: the cut model as is; affine: + a linear head (then renormalised) starting as the closed-form early-exit
+    # map (ridge least squares from the cut's unit vectors to the teacher's, on the training texts)
+    head: Literal["none", "affine"] = "affine"
+    contrastive_weight: float = Field(0.1, ge=0)  # in-batch softmax against the full model's vectors of other texts
+    scale: float = Field(20.0, gt=0)  # softmax scale of that term (1 / temperature)
+    max_length: int = Field(32, ge=8)  # tokens per text, for teacher and student alike
+    dev_texts: int = Field(500, ge=0)  # held out; best mean cosine to the teacher picks the checkpoint
+    eval_every: int = Field(100, ge=1)
+    max_minutes: float | None = Field(None, gt=0)  # training budget (teacher vectors not counted); best kept
+    seed: int = 0

@@ -1,0 +1,166 @@
+"""Query-side distillation for early exit (``sieve train query-encoder --objective distil``).
+
+The student is a copy of the dense index's own encoder cut to its first ``layers`` transformer layers (its pooling
+and normalisation kept), so a query costs ``layers`` layers; the teacher is the full model, whose vectors are the
+space the index's stored document vectors live in. The student learns, per text, to reproduce the teacher's unit
+vector: loss ``1 - cos(student, teacher)`` plus ``contrastive_weight`` times an in-batch softmax (``scale * cos``)
+of each student vector against the teacher vectors of the batch's other texts. Texts are pseudo-queries mined from
+the collection's corpus (``training/early_exit.py``: titles, inverse-cloze sentences, word spans) plus any judged
+training queries' texts (their judgements are not read). Teacher vectors are computed once (cached with
+``cache_dir``); no document is re-encoded. Held-out texts pick the checkpoint by mean cosine to the teacher.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from tqdm.auto import tqdm
+
+from indexers.dense import DenseIndex
+from indexers.dense.early_exit import fit_map
+from indexers.encoders import EncoderSpec
+from kernel.errors import InvalidInput
+from kernel.model_resolver import resolve_model
+from training.early_exit import depth_vectors
+from training.specs import DistilTrainSpec
+
+log = logging.getLogger(__name__)
+
+
+def student_model(index: DenseIndex, layers: int, max_length: int) -> Any:
+    """A trainable SentenceTransformer: the index encoder's first ``layers`` layers (a copy; embeddings frozen)."""
+    from sentence_transformers import SentenceTransformer
+
+    encoder = EncoderSpec.model_validate(index.manifest.build["encoder"])
+    model = SentenceTransformer(str(resolve_model(encoder.model).path), device="cpu")
+    model.max_seq_length = max_length
+    bert: Any = model[0].auto_model
+    if not 1 <= layers <= len(bert.encoder.layer):
+        raise InvalidInput(f"layers must be 1..{len(bert.encoder.layer)}, got {layers}")
+    bert.encoder.layer = bert.encoder.layer[:layers]
+    bert.config.num_hidden_layers = layers
+    bert.embeddings.requires_grad_(False)
+    return model
+
+
+def add_affine_head(model: Any, w: NDArray[np.float32], b: NDArray[np.float32]) -> None:
+    """Append ``x @ w + b`` (a linear ``Dense`` module, trainable) and a renormalisation after the model's own
+    normalisation: the early-exit map as part of the model, saved with it."""
+    import torch
+    from sentence_transformers.models import Dense, Normalize
+
+    model.append(Dense(w.shape[0], w.shape[1], activation_function=torch.nn.Identity(),
+                       init_weight=torch.from_numpy(np.ascontiguousarray(w.T)), init_bias=torch.from_numpy(b)))
+    model.append(Normalize())
+
+
+def encode(model: Any, texts: list[str]) -> Any:
+    """Unit vectors of ``texts`` as a torch tensor, with gradients when the model trains."""
+    import torch
+
+    features = {k: v for k, v in model.preprocess(texts).items() if isinstance(v, torch.Tensor)}
+    return torch.nn.functional.normalize(model(features)["sentence_embedding"], dim=-1)
+
+
+def mean_cosine(model: Any, texts: list[str], teacher: NDArray[np.float32]) -> float:
+    """Mean cosine between ``model``'s vectors of ``texts`` and the teacher's (``nan`` for no text)."""
+    import torch
+
+    if not texts:
+        return float("nan")
+    model.eval()
+    with torch.inference_mode():
+        vectors = torch.cat([encode(model, texts[i:i + 128]) for i in range(0, len(texts), 128)])
+    model.train()
+    return float((vectors.numpy() * teacher).sum(axis=1).mean())
+
+
+def distil_loss(student: Any, teacher: Any, spec: DistilTrainSpec) -> Any:
+    import torch
+
+    loss = (1 - (student * teacher).sum(dim=1)).mean()
+    if spec.contrastive_weight > 0:
+        logits = spec.scale * student @ teacher.T
+        labels = torch.arange(len(student))
+        loss = loss + spec.contrastive_weight * torch.nn.functional.cross_entropy(logits, labels)
+    return loss
+
+
+def train_distilled(index: DenseIndex, texts: list[str], spec: DistilTrainSpec, out_dir: Path, *,
+                    cache_dir: Path | None = None) -> dict[str, Any]:
+    """Distil ``index``'s encoder into its first ``spec.layers`` layers on ``texts``; save the best checkpoint to
+    ``out_dir`` (a model folder of ``spec.layers`` layers). Returns the training record."""
+    import torch
+
+    texts = list(dict.fromkeys(texts))
+    if len(texts) <= spec.dev_texts + spec.batch_size:
+        raise InvalidInput(f"{len(texts)} distinct texts; need more than {spec.dev_texts + spec.batch_size}")
+    torch.manual_seed(spec.seed)
+    started = time.perf_counter()
+    depths = depth_vectors(index, texts, max_length=spec.max_length, cache_dir=cache_dir)
+    teacher = np.ascontiguousarray(depths[-1], dtype=np.float32)
+    teacher_seconds = round(time.perf_counter() - started, 1)
+    order = list(range(len(texts)))
+    random.Random(spec.seed).shuffle(order)
+    dev, train = order[: spec.dev_texts], order[spec.dev_texts:]
+    dev_texts, dev_teacher = [texts[i] for i in dev], teacher[dev]
+    unmapped = float((depths[spec.layers - 1][dev] * dev_teacher).sum(axis=1).mean()) if dev else float("nan")
+    cut = np.asarray(depths[spec.layers - 1], dtype=np.float32)
+    del depths
+    started_training = time.perf_counter()
+    model = student_model(index, spec.layers, spec.max_length)
+    if spec.head == "affine":
+        add_affine_head(model, *fit_map(cut[train], teacher[train], "affine", ridge=1e-3))
+    del cut
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=0.01)
+    warmup = max(1, spec.steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / spec.steps))
+    model.train()
+    curve = [{"step": 0, "dev_cosine": round(mean_cosine(model, dev_texts, dev_teacher), 4)}]
+    best, best_state = curve[0]["dev_cosine"], copy.deepcopy(model.state_dict())
+    rng = random.Random(spec.seed + 1)
+    queue: list[int] = []
+    losses: list[float] = []
+    step = 0
+    for step in tqdm(range(1, spec.steps + 1), desc=f"distil {spec.layers} layers", unit="step"):
+        if len(queue) < spec.batch_size:
+            queue += rng.sample(train, len(train))
+        batch = [queue.pop() for _ in range(spec.batch_size)]
+        loss = distil_loss(encode(model, [texts[i] for i in batch]), torch.from_numpy(teacher[batch]), spec)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+        out_of_time = (spec.max_minutes is not None
+                       and time.perf_counter() - started_training > 60 * spec.max_minutes)
+        if step % spec.eval_every == 0 or step == spec.steps or out_of_time:
+            score = round(mean_cosine(model, dev_texts, dev_teacher), 4)
+            curve.append({"step": step, "dev_cosine": score,
+                          "loss": round(float(np.mean(losses[-spec.eval_every:])), 4)})
+            log.info("step %d: loss %.4f, held-out cosine to the full model %.4f", step, curve[-1]["loss"], score)
+            if score > best or not dev:  # no held-out texts: the last step is kept
+                best, best_state = score, copy.deepcopy(model.state_dict())
+        if out_of_time:
+            log.warning("distil: %.0f-minute budget spent after %d of %d steps", spec.max_minutes, step, spec.steps)
+            break
+    model.load_state_dict(best_state)
+    model.max_seq_length = int(EncoderSpec.model_validate(index.manifest.build["encoder"]).max_length)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save(str(out_dir))
+    return {"objective": "distil", "layers": spec.layers, "texts": len(train), "dev_texts": len(dev),
+            "steps": step, "dev_curve": curve, "dev_best_cosine": best, "dev_unmapped_cosine": round(unmapped, 4),
+            "head": spec.head, "selection": "held-out pseudo-queries: mean cosine to the full model",
+            "documents_reencoded": 0,
+            "teacher_seconds": teacher_seconds, "seconds": round(time.perf_counter() - started, 1),
+            "spec": spec.model_dump()}
