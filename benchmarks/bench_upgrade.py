@@ -115,7 +115,7 @@ def main() -> None:
         a_docs = np.ascontiguousarray(index.vectors(), dtype=np.float32)
         a_model = Model("A", EncoderSpec.model_validate(index.manifest.build["encoder"]), None, args.cache)
         sample = np.random.default_rng(0).choice(len(texts), min(args.calibration, len(texts)), replace=False)
-        splits = ["test"] + ([tune_split] if name == tune_collection else [])
+        splits = ([tune_split] if name == tune_collection else []) + ["test"]  # lambda is chosen before the test
         for split in splits:
             queries, qrels = data.queries(split), data.qrels(split)
             qids = [q for q in queries if q in qrels]
