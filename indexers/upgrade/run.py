@@ -36,6 +36,11 @@ def swap(root: Path, name: str, request: UpgradeRequest, *, encoder_for: Encoder
     report = apply_changes(root, name, encoder_for=encoder, sparse_encoder_for=sparse_encoder_for,
                            respec={request.index: spec})
     shutil.rmtree(folder, ignore_errors=True)
+    for parent in (folder.parent, folder.parent.parent):  # <root>/.upgrade/<collection>, then <root>/.upgrade
+        try:
+            parent.rmdir()  # only when empty: another index or collection may be upgrading
+        except OSError:
+            break
     return report
 
 

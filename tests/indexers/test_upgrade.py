@@ -104,7 +104,7 @@ def test_full_upgrade_equals_a_fresh_b_index(root: Path, tmp_path: Path,
     manifest = IndexManifest.read(index_dir)
     assert manifest.model == B_MODEL and manifest.dims == 128 and "query_encoder" not in manifest.build
     assert not (root / "up" / query_encoders.FOLDER / "upgrade-dense").exists()
-    assert not scratch_dir(root, "up", "dense").exists()
+    assert not scratch_dir(root, "up", "dense").parent.exists()  # nor the collection's empty scratch folder
     b = encoders(EncoderSpec(model=B_MODEL))
     docs = _docs(root)
     np.testing.assert_allclose(np.load(index_dir / "vectors.npy"), b.encode_docs([d.contents for d in docs]),
