@@ -12,7 +12,6 @@ training queries' texts (their judgements are not read). Teacher vectors are com
 
 from __future__ import annotations
 
-import copy
 import logging
 import random
 import time
@@ -21,7 +20,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from tqdm.auto import tqdm
 
 from indexers.dense import DenseIndex
 from indexers.dense.early_exit import fit_map
@@ -29,6 +27,7 @@ from indexers.encoders import EncoderSpec
 from kernel.errors import InvalidInput
 from kernel.model_resolver import resolve_model
 from training.early_exit import depth_vectors
+from training.loop import LoopSpec, run_steps
 from training.specs import DistilTrainSpec
 
 log = logging.getLogger(__name__)
@@ -119,47 +118,20 @@ def train_distilled(index: DenseIndex, texts: list[str], spec: DistilTrainSpec, 
     if spec.head == "affine":
         add_affine_head(model, *fit_map(cut[train], teacher[train], "affine", ridge=1e-3))
     del cut
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=0.01)
-    warmup = max(1, spec.steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / spec.steps))
-    model.train()
-    curve = [{"step": 0, "dev_cosine": round(mean_cosine(model, dev_texts, dev_teacher), 4)}]
-    best, best_state = curve[0]["dev_cosine"], copy.deepcopy(model.state_dict())
-    rng = random.Random(spec.seed + 1)
-    queue: list[int] = []
-    losses: list[float] = []
-    step = 0
-    for step in tqdm(range(1, spec.steps + 1), desc=f"distil {spec.layers} layers", unit="step"):
-        if len(queue) < spec.batch_size:
-            queue += rng.sample(train, len(train))
-        batch = [queue.pop() for _ in range(spec.batch_size)]
-        loss = distil_loss(encode(model, [texts[i] for i in batch]), torch.from_numpy(teacher[batch]), spec)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
-        losses.append(float(loss.detach()))
-        out_of_time = (spec.max_minutes is not None
-                       and time.perf_counter() - started_training > 60 * spec.max_minutes)
-        if step % spec.eval_every == 0 or step == spec.steps or out_of_time:
-            score = round(mean_cosine(model, dev_texts, dev_teacher), 4)
-            curve.append({"step": step, "dev_cosine": score,
-                          "loss": round(float(np.mean(losses[-spec.eval_every:])), 4)})
-            log.info("step %d: loss %.4f, held-out cosine to the full model %.4f", step, curve[-1]["loss"], score)
-            if score > best or not dev:  # no held-out texts: the last step is kept
-                best, best_state = score, copy.deepcopy(model.state_dict())
-        if out_of_time:
-            log.warning("distil: %.0f-minute budget spent after %d of %d steps", spec.max_minutes, step, spec.steps)
-            break
-    model.load_state_dict(best_state)
+    loop = LoopSpec(steps=spec.steps, batch_size=spec.batch_size, learning_rate=spec.learning_rate,
+                    warmup_steps=max(1, spec.steps // 20),
+                    eval_every=spec.eval_every, max_minutes=spec.max_minutes, seed=spec.seed)
+    result = run_steps(
+        model, train,
+        lambda batch: distil_loss(encode(model, [texts[i] for i in batch]), torch.from_numpy(teacher[batch]), spec),
+        lambda: mean_cosine(model, dev_texts, dev_teacher), loop, metric="dev_cosine",
+        desc=f"distil {spec.layers} layers", keep_last=not dev, started=started_training)
     model.max_seq_length = int(EncoderSpec.model_validate(index.manifest.build["encoder"]).max_length)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(out_dir))
     return {"objective": "distil", "layers": spec.layers, "texts": len(train), "dev_texts": len(dev),
-            "steps": step, "dev_curve": curve, "dev_best_cosine": best, "dev_unmapped_cosine": round(unmapped, 4),
+            "steps": result.steps, "dev_curve": result.curve, "dev_best_cosine": result.best,
+            "dev_unmapped_cosine": round(unmapped, 4),
             "head": spec.head, "selection": "held-out pseudo-queries: mean cosine to the full model",
             "documents_reencoded": 0,
             "teacher_seconds": teacher_seconds, "seconds": round(time.perf_counter() - started, 1),

@@ -8,7 +8,6 @@ negative log of the positives' share. Queries held out of the training set pick 
 
 from __future__ import annotations
 
-import copy
 import logging
 import random
 import time
@@ -16,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from indexers.dense import DenseIndex
 from indexers.encoders import EncoderSpec
 from indexers.layout import INDEX_FILE
 from kernel.errors import InvalidInput
 from kernel.model_resolver import resolve_model
+from training.loop import LoopSpec, run_steps
 from training.rank_lists import QuerySet
 from training.similarity_trainer import ndcg_at_10
 from training.specs import QueryEncoderTrainSpec
@@ -118,45 +117,16 @@ def train_query_encoder(index: DenseIndex, queries: QuerySet, spec: QueryEncoder
     random.Random(spec.seed).shuffle(usable)
     dev, train = usable[: spec.dev_queries], usable[spec.dev_queries:]
     trainer = _Trainer(index, spec)
-    params = [p for p in trainer.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=0.01)
-    warmup = max(1, spec.steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / spec.steps))
     started = time.perf_counter()
-    trainer.model.train()
-    curve = [{"step": 0, "dev_ndcg@10": round(trainer.dev_ndcg(dev), 4)}]
-    best, best_state = curve[0]["dev_ndcg@10"], copy.deepcopy(trainer.model.state_dict())
-    rng = random.Random(spec.seed + 1)
-    order: list[int] = []
-    losses: list[float] = []
-    for step in tqdm(range(1, spec.steps + 1), desc="query encoder (ADORE)", unit="step"):
-        if len(order) < spec.batch_size:
-            order += rng.sample(range(len(train)), len(train))
-        batch = [train[order.pop()] for _ in range(spec.batch_size)]
-        loss = trainer.step_loss(batch)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
-        losses.append(float(loss.detach()))
-        out_of_time = spec.max_minutes is not None and time.perf_counter() - started > 60 * spec.max_minutes
-        if step % spec.eval_every == 0 or step == spec.steps or out_of_time:
-            score = round(trainer.dev_ndcg(dev), 4)
-            curve.append({"step": step, "dev_ndcg@10": score, "loss": round(float(np.mean(losses[-spec.eval_every:])),
-                                                                             4)})
-            log.info("step %d: loss %.4f, dev nDCG@10 %.4f", step, curve[-1]["loss"], score)
-            if score > best or not dev:  # no dev queries: the last step is kept
-                best, best_state = score, copy.deepcopy(trainer.model.state_dict())
-        if out_of_time:
-            log.warning("query encoder: %.0f-minute budget spent after %d of %d steps", spec.max_minutes, step,
-                        spec.steps)
-            break
-    trainer.model.load_state_dict(best_state)
+    loop = LoopSpec(steps=spec.steps, batch_size=spec.batch_size, learning_rate=spec.learning_rate,
+                    warmup_steps=max(1, spec.steps // 10),
+                    eval_every=spec.eval_every, max_minutes=spec.max_minutes, seed=spec.seed)
+    result = run_steps(trainer.model, range(len(train)), lambda batch: trainer.step_loss([train[i] for i in batch]),
+                       lambda: trainer.dev_ndcg(dev), loop, metric="dev_ndcg@10", desc="query encoder (ADORE)",
+                       keep_last=not dev, started=started)
     trainer.model.max_seq_length = int(EncoderSpec.model_validate(index.manifest.build["encoder"]).max_length)
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer.model.save(str(out_dir))
-    return {"train_queries": len(train), "dev_queries": len(dev), "steps": step, "layers": spec.layers,
-            "dev_curve": curve, "dev_best": best, "documents_reencoded": 0,
+    return {"train_queries": len(train), "dev_queries": len(dev), "steps": result.steps, "layers": spec.layers,
+            "dev_curve": result.curve, "dev_best": result.best, "documents_reencoded": 0,
             "seconds": round(time.perf_counter() - started, 1), "spec": spec.model_dump(), "data": queries.name}
