@@ -201,9 +201,7 @@ def train_query_encoder_cmd(
                 negatives=negatives, dev_queries=dev_queries, eval_every=eval_every,
                 freeze_layers=freeze_layers, max_minutes=max_minutes, layers=layers)
             info = train_query_encoder(dense, source, spec, Path(tmp) / "model")
-        manifest = query_encoders.QueryEncoderManifest(
-            name=name, index=index, trained_against=dense.manifest.version, base_model=str(dense.manifest.model),
-            encoder=dense.manifest.build["encoder"], documents_reencoded=0, training=info)
+        manifest = query_encoders.QueryEncoderManifest.trained(name, index, dense.manifest, info)
         folder = query_encoders.register(col.folder, manifest, Path(tmp) / "model")
     col.close()
     if objective == "distil":

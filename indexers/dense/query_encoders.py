@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from indexers.dense.query_map import QueryMap
 from indexers.encoders import EncoderSpec
-from indexers.manifest import atomic_folder
+from indexers.manifest import IndexManifest, atomic_folder
 from kernel.errors import InvalidInput, NotFound
 
 FOLDER = "query_encoders"
@@ -58,6 +58,13 @@ class QueryEncoderManifest(BaseModel):
     training: dict[str, Any] = {}
     created_at: str = ""
     map: MapRecord | None = None  # set for a mapped query encoder (model B + query_map.npz)
+
+    @classmethod
+    def trained(cls, name: str, index: str, against: IndexManifest, training: dict[str, Any]) -> QueryEncoderManifest:
+        """The manifest of a query encoder trained on dense index ``index`` (manifest ``against``), documents
+        untouched."""
+        return cls(name=name, index=index, trained_against=against.version, base_model=str(against.model),
+                   encoder=against.build["encoder"], documents_reencoded=0, training=training)
 
 
 def _check_name(name: str) -> str:

@@ -37,9 +37,7 @@ def distilled(index_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     held_out, train = texts[:80], texts[80:]
     spec = DistilTrainSpec(steps=12, batch_size=16, learning_rate=2e-4, dev_texts=40, eval_every=6)
     info = train_distilled(index, train, spec, root / "model")
-    manifest = query_encoders.QueryEncoderManifest(
-        name="early3", index="dense", trained_against=index.manifest.version, base_model=str(index.manifest.model),
-        encoder=index.manifest.build["encoder"], training=info)
+    manifest = query_encoders.QueryEncoderManifest.trained("early3", "dense", index.manifest, info)
     query_encoders.register(dst, manifest, root / "model")
     return {"root": root, "folder": folder, "index": index, "held_out": held_out, "info": info,
             "vectors_before": before}

@@ -38,9 +38,7 @@ def trained(index_root: Path, scifact_slice: Path, tmp_path_factory: pytest.Temp
     spec = QueryEncoderTrainSpec(steps=6, batch_size=8, learning_rate=1e-4, negatives=20, dev_queries=0,
                                  eval_every=6)
     info = train_query_encoder(index, source, spec, root / "model")
-    manifest = query_encoders.QueryEncoderManifest(
-        name="tuned", index="dense", trained_against=index.manifest.version, base_model=str(index.manifest.model),
-        encoder=index.manifest.build["encoder"], training=info)
+    manifest = query_encoders.QueryEncoderManifest.trained("tuned", "dense", index.manifest, info)
     query_encoders.register(dst, manifest, root / "model")
     return {"root": root, "folder": folder, "index": index, "source": source, "vectors_before": before,
             "info": info}
