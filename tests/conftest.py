@@ -56,6 +56,16 @@ def write_beir_slice(src: Path, dst: Path, n_queries: int, n_distractors: int) -
     return dst
 
 
+def build_small(root: Path, name: str, source: Path, limit: int) -> Path:
+    """Collection ``name`` of the first ``limit`` documents of ``source`` under ``root``: native BM25 ``bm25`` and a
+    MiniLM (ONNX int8) Flat ``dense`` index without prefixes, the cheapest live collection; returns ``root``."""
+    from indexers.bm25 import Bm25IndexSpec
+
+    build_collection(BuildPlan(name=name, source=source, limit=limit, sparse=(Bm25IndexSpec(name="bm25"),),
+                               dense=(DenseIndexSpec(encoder=EncoderSpec(backend="onnx"), prefixes=None),)), root)
+    return root
+
+
 def link_dense_copy(index_root: Path, dst_root: Path, name: str = "sf") -> Path:
     """A writable copy of collection ``name``'s doc store and ``dense`` index under ``dst_root`` (hard links: new
     files written there leave the shared index alone); returns the copy's folder."""

@@ -17,12 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from indexers.bm25 import Bm25IndexSpec
-from indexers.collection import BuildPlan, build_collection
 from indexers.corpus import BeirDataset
-from indexers.dense import DenseIndexSpec
-from indexers.encoders import EncoderSpec
 from kernel.types import Doc
+from tests.conftest import build_small
 from tests.servers import start_sieve_serve
 
 KILLS = 20
@@ -49,10 +46,7 @@ def corpus(scifact_slice: Path) -> list[Doc]:
 
 @pytest.fixture(scope="module")
 def root(scifact_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("crash")
-    build_collection(BuildPlan(name="c", source=scifact_slice, limit=30, sparse=(Bm25IndexSpec(name="bm25"),),
-                               dense=(DenseIndexSpec(encoder=EncoderSpec(backend="onnx"), prefixes=None),)), root)
-    return root
+    return build_small(tmp_path_factory.mktemp("crash"), "c", scifact_slice, 30)
 
 
 def _ids(client: httpx.Client, query: str, retriever: str, k: int) -> dict[str, str]:

@@ -15,8 +15,6 @@ import httpx
 import numpy as np
 import pytest
 
-from indexers.bm25 import Bm25IndexSpec
-from indexers.collection import BuildPlan, build_collection
 from indexers.dense import DenseIndex, DenseIndexSpec, build_dense_index
 from indexers.dense.options import DenseSearchOptions
 from indexers.docstore import DocStore
@@ -25,6 +23,7 @@ from indexers.manifest import IndexManifest
 from kernel.types import Doc
 from service.config import Settings
 from service.main import create_app
+from tests.conftest import build_small
 from tests.servers import serve_in_thread
 
 B_MODEL = str(Path(cognition.__file__).parent / "model")
@@ -35,10 +34,7 @@ ROUTE = "/v1/collections/up/indexes/dense/upgrade"
 
 @pytest.fixture(scope="module")
 def root(scifact_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("upgrade-live")
-    build_collection(BuildPlan(name="up", source=scifact_slice, limit=80, sparse=(Bm25IndexSpec(name="bm25"),),
-                               dense=(DenseIndexSpec(encoder=EncoderSpec(backend="onnx"), prefixes=None),)), root)
-    return root
+    return build_small(tmp_path_factory.mktemp("upgrade-live"), "up", scifact_slice, 80)
 
 
 @pytest.fixture(scope="module")
