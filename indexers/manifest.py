@@ -7,12 +7,13 @@ Swap protocol (``indexers/recovery.py`` finishes or undoes one a crash interrupt
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,11 @@ from kernel.errors import IndexUnavailable
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+
+
+def new_version() -> str:
+    """A fresh manifest version."""
+    return uuid.uuid4().hex[:12]
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class IndexManifest:
     build_seconds: float = 0.0
     created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     format_version: int = FORMAT_VERSION
-    version: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    version: str = field(default_factory=lambda: new_version())
     docstore_version: str | None = None  # the doc store it was built over; another one there: the index is stale
 
     def write(self, folder: Path) -> None:
@@ -93,3 +99,23 @@ def atomic_folder(final: Path) -> Iterator[Path]:
 def swap_paths(final: Path, token: str) -> tuple[Path, Path]:
     """The temporary and the old folder of one swap of ``final`` (same token: they belong together)."""
     return final.parent / f".tmp-{final.name}-{token}", final.parent / f".old-{final.name}-{token}"
+
+
+def rewrite_build(folder: Path, changes: dict[str, Any], *, version: str | None = None) -> IndexManifest:
+    """The index folder again, its files and folders hard-linked, with ``changes`` merged into the manifest's
+    ``build`` (a None value drops that key) and a new manifest version (``version`` when given), swapped in
+    atomically: query-side additions (early-exit maps' records, the serving default query encoder) that leave the
+    index's own files as they are."""
+    manifest = IndexManifest.read(folder)
+    build = {k: v for k, v in {**manifest.build, **changes}.items() if v is not None}
+    with atomic_folder(folder) as tmp:
+        for item in folder.iterdir():
+            if item.name == MANIFEST:
+                continue
+            if item.is_dir():
+                shutil.copytree(item, tmp / item.name, copy_function=os.link)
+            else:
+                os.link(item, tmp / item.name)
+        new = replace(manifest, build=build, version=version or new_version())
+        new.write(tmp)
+    return new

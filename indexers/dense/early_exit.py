@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexers.encoders.base import l2_normalize
-from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
+from indexers.manifest import MANIFEST, IndexManifest, atomic_folder, new_version, rewrite_build
 from kernel.errors import InvalidInput
 
 MAPS_FILE = "early_exit.npz"
@@ -102,7 +102,7 @@ def add_early_exit(folder: Path, depth_vectors: NDArray[np.float32], targets: ND
                   "ridge": ridge, "samples": int(targets.shape[0]), **(info or {}),
                   "fit_seconds": round(time.perf_counter() - started, 2)}
         new = replace(manifest, build={**manifest.build, "early_exit": record},
-                      version=IndexManifest(kind="x", name="x", doc_count=0).version)
+                      version=new_version())
         new.write(tmp)
     return new
 
@@ -130,12 +130,4 @@ def set_default(folder: Path, default: int | None) -> IndexManifest:
 
 def _rewrite(folder: Path, record: dict[str, Any]) -> IndexManifest:
     """The index folder again (files hard-linked) with ``record`` as its early-exit entry and a new version."""
-    manifest = IndexManifest.read(folder)
-    with atomic_folder(folder) as tmp:
-        for item in folder.iterdir():
-            if item.is_file() and item.name != MANIFEST:
-                os.link(item, tmp / item.name)
-        new = replace(manifest, build={**manifest.build, "early_exit": record},
-                      version=IndexManifest(kind="x", name="x", doc_count=0).version)
-        new.write(tmp)
-    return new
+    return rewrite_build(folder, {"early_exit": record})

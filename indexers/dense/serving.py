@@ -6,19 +6,11 @@ collection's version, and with it every result-cache key, moves. A rebuild with 
 
 from __future__ import annotations
 
-import os
-import shutil
-from dataclasses import replace
 from pathlib import Path
 
-from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
+from indexers.manifest import IndexManifest, rewrite_build
 
 DEFAULT_KEY = "query_encoder"
-
-
-def new_version() -> str:
-    """A fresh manifest version (the format every manifest uses)."""
-    return IndexManifest(kind="x", name="x", doc_count=0).version
 
 
 def default_query_encoder(manifest: IndexManifest) -> str | None:
@@ -30,21 +22,7 @@ def default_query_encoder(manifest: IndexManifest) -> str | None:
 def set_default(folder: Path, name: str | None, version: str | None = None) -> IndexManifest:
     """The index folder again (files hard-linked) with ``name`` as its default query encoder (None: none) and a new
     manifest version (``version`` when given: a query encoder registered against it beforehand)."""
-    manifest = IndexManifest.read(folder)
-    build = {k: v for k, v in manifest.build.items() if k != DEFAULT_KEY}
-    if name is not None:
-        build[DEFAULT_KEY] = name
-    with atomic_folder(folder) as tmp:
-        for item in folder.iterdir():
-            if item.name == MANIFEST:
-                continue
-            if item.is_dir():
-                shutil.copytree(item, tmp / item.name, copy_function=os.link)
-            else:
-                os.link(item, tmp / item.name)
-        new = replace(manifest, build=build, version=version or new_version())
-        new.write(tmp)
-    return new
+    return rewrite_build(folder, {DEFAULT_KEY: name}, version=version)
 
 
 def carry_default(old: Path, new: Path) -> IndexManifest | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from indexers.layout import VECTORS_FILE
-from indexers.manifest import MANIFEST, IndexManifest, atomic_folder
+from indexers.manifest import MANIFEST, IndexManifest, atomic_folder, new_version
 from indexers.matryoshka.adaptor import Supervision, train_adaptor
 from indexers.matryoshka.codes import build_code_index, bytes_per_vector, write_code_index
 from indexers.matryoshka.spec import MatryoshkaSpec
@@ -83,7 +83,7 @@ def add_matryoshka(
         info = {**spec.model_dump(mode="json"), **info, "full_dims": full, "resident_bytes": sizes,
                 "fit_seconds": round(time.perf_counter() - started, 1)}
         new = replace(manifest, build={**manifest.build, "matryoshka": info},
-                      version=IndexManifest(kind="x", name="x", doc_count=0).version)
+                      version=new_version())
         new.write(tmp)
     log.info("matryoshka %s on %s: %s", spec.transform, folder, sizes)
     return new

@@ -16,7 +16,7 @@ from indexers.docstore import DocStore
 from indexers.encoders import Encoder
 from indexers.layout import DOCIDS_FILE, VECTORS_FILE
 from indexers.locks import collection_lock
-from indexers.manifest import IndexManifest
+from indexers.manifest import IndexManifest, new_version
 from indexers.upgrade.spec import UpgradeRequest, mapped_name
 from kernel.errors import InvalidInput, NotFound
 from kernel.model_resolver import resolve_model
@@ -87,7 +87,7 @@ def install(root: Path, name: str, request: UpgradeRequest, qmap: QueryMap, reco
         manifest = dense_manifest(folder, request.index)
         if manifest.build.get("encoder") != record.index_encoder:
             raise InvalidInput(f"dense index {request.index!r} was rebuilt with another encoder meanwhile")
-        version = serving.new_version()
+        version = new_version()
         qe = QueryEncoderManifest(name=mapped_name(request.index), index=request.index, trained_against=version,
                                   base_model=request.model, encoder=request.encoder().model_dump(mode="json"),
                                   map=record)
