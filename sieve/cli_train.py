@@ -124,7 +124,7 @@ def train_query_encoder_cmd(
     weak: Annotated[int, typer.Option(help="train on N pseudo-queries mined from the corpus (titles, "
                                            "inverse-cloze sentences, word spans) instead of judged ones")] = 0,
     objective: Annotated[str, typer.Option(help="adore (listwise against retrieved documents; judged or weak "
-                                                "queries) | distil (the first --layers layers learn the full model's "
+                                                "queries) | distil (a --layers-layer copy learns the full model's "
                                                 "vectors of corpus pseudo-queries)")] = "adore",
     steps: Annotated[int | None, typer.Option(help=f"[adore {_QENC['steps']}, distil {_DIST['steps']}]")] = None,
     batch_size: Annotated[int | None, typer.Option(help=f"[adore {_QENC['batch_size']}, distil "
@@ -138,6 +138,9 @@ def train_query_encoder_cmd(
                                   ] = _DIST["contrastive_weight"],
     head: Annotated[str, typer.Option(help="distil: none | affine (a linear head starting as the fitted "
                                            "early-exit map)")] = _DIST["head"],
+    source_layers: Annotated[str | None, typer.Option(help="distil: the full model's layers the student starts "
+                                                           "from, e.g. 0,1,2 [the first + the top L-1: 0,4,5]")
+                             ] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="distil: cache of the full model's vectors")] = None,
     negatives: Annotated[int, typer.Option(help="hard negatives retrieved live from the index per query")
                          ] = _QENC["negatives"],
@@ -154,8 +157,8 @@ def train_query_encoder_cmd(
 ) -> None:
     """ADORE: fine-tune a copy of the dense index's encoder on the query side only, against the index's stored
     document vectors (none re-encoded), with hard negatives retrieved from the index at every step; registered on
-    the collection as an alternative query encoder for this index version. ``--objective distil``: the first
-    ``--layers`` (default 3) layers instead learn the full model's vectors of corpus pseudo-queries (early exit
+    the collection as an alternative query encoder for this index version. ``--objective distil``: a copy with
+    ``--layers`` (default 3) of its layers instead learns the full model's vectors of corpus pseudo-queries (early exit
     without a map at serving time; ``training/distil.py``)."""
     import tempfile
 
@@ -185,6 +188,7 @@ def train_query_encoder_cmd(
                 "steps": steps, "batch_size": batch_size, "learning_rate": learning_rate, "texts": texts,
                 "contrastive_weight": contrastive_weight, "head": head, "max_minutes": max_minutes,
                 "layers": layers or 3,
+                "source_layers": tuple(int(i) for i in source_layers.split(",")) if source_layers else None,
             }.items() if v is not None})
             info = train_distilled(dense, corpus + judged, dspec, Path(tmp) / "model", cache_dir=cache_dir)
             info["data"] = f"{collection} pseudo-queries:{len(corpus)}" + (
@@ -205,7 +209,8 @@ def train_query_encoder_cmd(
         folder = query_encoders.register(col.folder, manifest, Path(tmp) / "model")
     col.close()
     if objective == "distil":
-        typer.echo(f"registered query encoder {name!r} ({info['layers']} layers) on {collection}/{index} (version "
+        typer.echo(f"registered query encoder {name!r} ({info['layers']} layers from {info['source_layers']}) on "
+                   f"{collection}/{index} (version "
                    f"{manifest.trained_against}) at {folder}: {info['texts']} texts ({info['data']}), "
                    f"{info['steps']} steps, {info['seconds']}s; held-out cosine to the full model "
                    f"{info['dev_unmapped_cosine']} unmapped -> {info['dev_best_cosine']}; documents re-encoded: 0")

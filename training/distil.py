@@ -1,13 +1,14 @@
 """Query-side distillation for early exit (``sieve train query-encoder --objective distil``).
 
-The student is a copy of the dense index's own encoder cut to its first ``layers`` transformer layers (its pooling
-and normalisation kept), so a query costs ``layers`` layers; the teacher is the full model, whose vectors are the
-space the index's stored document vectors live in. The student learns, per text, to reproduce the teacher's unit
-vector: loss ``1 - cos(student, teacher)`` plus ``contrastive_weight`` times an in-batch softmax (``scale * cos``)
-of each student vector against the teacher vectors of the batch's other texts. Texts are pseudo-queries mined from
-the collection's corpus (``training/early_exit.py``: titles, inverse-cloze sentences, word spans) plus any judged
-training queries' texts (their judgements are not read). Teacher vectors are computed once (cached with
-``cache_dir``); no document is re-encoded. Held-out texts pick the checkpoint by mean cosine to the teacher.
+The student is a copy of the dense index's own encoder with ``layers`` of its transformer layers (by default the first
+and the top ``layers - 1``; its pooling and normalisation kept), so a query costs ``layers`` layers; the teacher is the
+full model, whose vectors are the space the index's stored document vectors live in. The student learns, per text, to
+reproduce the teacher's unit vector: loss ``1 - cos(student, teacher)`` plus ``contrastive_weight`` times an in-batch
+softmax (``scale * cos``) of each student vector against the teacher vectors of the batch's other texts. Texts are
+pseudo-queries mined from the collection's corpus (``training/early_exit.py``: titles, inverse-cloze sentences, word
+spans) plus any judged training queries' texts (their judgements are not read). Teacher vectors are computed once
+(cached with ``cache_dir``); no document is re-encoded. Held-out texts pick the checkpoint by mean cosine to the
+teacher.
 """
 
 from __future__ import annotations
@@ -33,20 +34,34 @@ from training.specs import DistilTrainSpec
 log = logging.getLogger(__name__)
 
 
-def student_model(index: DenseIndex, layers: int, max_length: int) -> Any:
-    """A trainable SentenceTransformer: the index encoder's first ``layers`` layers (a copy; embeddings frozen)."""
+def source_layers(layers: int, total: int, chosen: tuple[int, ...] | None) -> tuple[int, ...]:
+    """The full model's layers a ``layers``-layer student starts from: ``chosen``, checked, or the first layer plus
+    the top ``layers - 1``."""
+    if not 1 <= layers <= total:
+        raise InvalidInput(f"layers must be 1..{total}, got {layers}")
+    picked = chosen if chosen is not None else (0, *range(total - layers + 1, total))[:layers]
+    if len(picked) != layers or list(picked) != sorted(set(picked)) or not all(0 <= i < total for i in picked):
+        raise InvalidInput(f"source layers must be {layers} distinct ascending layers of 0..{total - 1}, got "
+                           f"{list(picked)}")
+    return tuple(picked)
+
+
+def student_model(index: DenseIndex, layers: int, max_length: int,
+                  chosen: tuple[int, ...] | None = None) -> tuple[Any, tuple[int, ...]]:
+    """A trainable SentenceTransformer of ``layers`` layers copied from the index encoder's (``source_layers``;
+    embeddings frozen), and which layers those are."""
+    import torch
     from sentence_transformers import SentenceTransformer
 
     encoder = EncoderSpec.model_validate(index.manifest.build["encoder"])
     model = SentenceTransformer(str(resolve_model(encoder.model).path), device="cpu")
     model.max_seq_length = max_length
     bert: Any = model[0].auto_model
-    if not 1 <= layers <= len(bert.encoder.layer):
-        raise InvalidInput(f"layers must be 1..{len(bert.encoder.layer)}, got {layers}")
-    bert.encoder.layer = bert.encoder.layer[:layers]
+    picked = source_layers(layers, len(bert.encoder.layer), chosen)
+    bert.encoder.layer = torch.nn.ModuleList([bert.encoder.layer[i] for i in picked])
     bert.config.num_hidden_layers = layers
     bert.embeddings.requires_grad_(False)
-    return model
+    return model, picked
 
 
 def add_affine_head(model: Any, w: NDArray[np.float32], b: NDArray[np.float32]) -> None:
@@ -68,17 +83,29 @@ def encode(model: Any, texts: list[str]) -> Any:
     return torch.nn.functional.normalize(model(features)["sentence_embedding"], dim=-1)
 
 
-def mean_cosine(model: Any, texts: list[str], teacher: NDArray[np.float32]) -> float:
-    """Mean cosine between ``model``'s vectors of ``texts`` and the teacher's (``nan`` for no text)."""
+def vectors_of(model: Any, texts: list[str]) -> NDArray[np.float32]:
+    """``model``'s unit vectors of ``texts`` (no gradients)."""
     import torch
 
-    if not texts:
-        return float("nan")
     model.eval()
     with torch.inference_mode():
         vectors = torch.cat([encode(model, texts[i:i + 128]) for i in range(0, len(texts), 128)])
     model.train()
-    return float((vectors.numpy() * teacher).sum(axis=1).mean())
+    return np.asarray(vectors.numpy(), dtype=np.float32)
+
+
+def mean_cosine(model: Any, texts: list[str], teacher: NDArray[np.float32]) -> float:
+    """Mean cosine between ``model``'s vectors of ``texts`` and the teacher's (``nan`` for no text)."""
+    if not texts:
+        return float("nan")
+    return float((vectors_of(model, texts) * teacher).sum(axis=1).mean())
+
+
+def _mapped_cosine(x: NDArray[np.float32], w: NDArray[np.float32], b: NDArray[np.float32],
+                   teacher: NDArray[np.float32]) -> float:
+    mapped = x @ w + b
+    mapped /= np.maximum(np.linalg.norm(mapped, axis=1, keepdims=True), 1e-12)
+    return float((mapped * teacher).sum(axis=1).mean())
 
 
 def distil_loss(student: Any, teacher: Any, spec: DistilTrainSpec) -> Any:
@@ -110,14 +137,16 @@ def train_distilled(index: DenseIndex, texts: list[str], spec: DistilTrainSpec, 
     random.Random(spec.seed).shuffle(order)
     dev, train = order[: spec.dev_texts], order[spec.dev_texts:]
     dev_texts, dev_teacher = [texts[i] for i in dev], teacher[dev]
-    unmapped = float((depths[spec.layers - 1][dev] * dev_teacher).sum(axis=1).mean()) if dev else float("nan")
-    cut = np.asarray(depths[spec.layers - 1], dtype=np.float32)
     del depths
     started_training = time.perf_counter()
-    model = student_model(index, spec.layers, spec.max_length)
+    model, picked = student_model(index, spec.layers, spec.max_length, spec.source_layers)
+    unmapped = mean_cosine(model, dev_texts, dev_teacher)
+    head = "none"
     if spec.head == "affine":
-        add_affine_head(model, *fit_map(cut[train], teacher[train], "affine", ridge=1e-3))
-    del cut
+        w, b = fit_map(vectors_of(model, [texts[i] for i in train]), teacher[train], "affine", ridge=1e-3)
+        if not dev or _mapped_cosine(vectors_of(model, dev_texts), w, b, dev_teacher) > unmapped:
+            add_affine_head(model, w, b)  # kept only when it helps on held-out texts (too few texts: it overfits)
+            head = "affine"
     loop = LoopSpec(steps=spec.steps, batch_size=spec.batch_size, learning_rate=spec.learning_rate,
                     warmup_steps=max(1, spec.steps // 20),
                     eval_every=spec.eval_every, max_minutes=spec.max_minutes, seed=spec.seed)
@@ -129,10 +158,11 @@ def train_distilled(index: DenseIndex, texts: list[str], spec: DistilTrainSpec, 
     model.max_seq_length = int(EncoderSpec.model_validate(index.manifest.build["encoder"]).max_length)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(out_dir))
-    return {"objective": "distil", "layers": spec.layers, "texts": len(train), "dev_texts": len(dev),
+    return {"objective": "distil", "layers": spec.layers, "source_layers": list(picked), "texts": len(train),
+            "dev_texts": len(dev),
             "steps": result.steps, "dev_curve": result.curve, "dev_best_cosine": result.best,
             "dev_unmapped_cosine": round(unmapped, 4),
-            "head": spec.head, "selection": "held-out pseudo-queries: mean cosine to the full model",
+            "head": head, "selection": "held-out pseudo-queries: mean cosine to the full model",
             "documents_reencoded": 0,
             "teacher_seconds": teacher_seconds, "seconds": round(time.perf_counter() - started, 1),
             "spec": spec.model_dump()}

@@ -72,3 +72,34 @@ async def test_service_serves_the_distilled_encoder(distilled: dict) -> None:
     async with asgi_client(Settings(index_root=root, workers=2)) as client:
         served = await client.post("/v1/search", json={**query, "query_encoder": "early3"})
         assert served.status_code == 200 and [h["id"] for h in served.json()["hits"]] == expected
+
+
+def test_source_layers_default_to_the_first_and_the_top_and_refuse_bad_choices() -> None:
+    from kernel.errors import InvalidInput
+    from training.distil import source_layers
+
+    assert source_layers(3, 6, None) == (0, 4, 5)
+    assert source_layers(1, 6, None) == (0,)
+    assert source_layers(6, 6, None) == (0, 1, 2, 3, 4, 5)
+    assert source_layers(3, 6, (0, 1, 2)) == (0, 1, 2)
+    for layers, chosen in ((3, (0, 1)), (3, (2, 1, 0)), (3, (0, 0, 1)), (3, (0, 1, 6)), (7, None), (0, None)):
+        with pytest.raises(InvalidInput):
+            source_layers(layers, 6, chosen)
+
+
+def test_student_starts_as_a_copy_of_the_chosen_layers(distilled: dict) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from kernel.model_resolver import resolve_model
+    from training.distil import student_model
+
+    index = distilled["index"]
+    student, picked = student_model(index, 3, 32, (1, 3, 5))
+    encoder = EncoderSpec.model_validate(index.manifest.build["encoder"])
+    full = SentenceTransformer(str(resolve_model(encoder.model).path), device="cpu")
+    ours, theirs = student[0].auto_model.encoder.layer, full[0].auto_model.encoder.layer
+    assert picked == (1, 3, 5) and len(ours) == 3
+    for mine, source in zip(ours, (theirs[1], theirs[3], theirs[5]), strict=True):
+        for a, b in zip(mine.parameters(), source.parameters(), strict=True):
+            assert a.shape == b.shape and bool((a == b).all())
+    assert distilled["info"]["source_layers"] == [0, 4, 5]
