@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -41,7 +42,13 @@ def shard_name(i: int) -> str:
 
 
 def require_ray() -> ModuleType:
-    """``import ray``, or MissingExtra naming the pip extra."""
+    """``import ray``, or MissingExtra naming the pip extra.
+
+    Ray's C++ core installs a failure signal handler (SIGSEGV and others) in every process that calls ``ray.init``;
+    in a process that also runs the JVM (Lucene) it takes the JVM's intentional faults (safepoint polls, implicit null
+    checks) for crashes and kills the process (exit 139). Ray's own switch turns it off; it is read when ``ray`` is
+    first imported, so it is set here, the one place Sieve imports Ray (an explicit setting is kept)."""
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         import ray
     except ImportError:

@@ -21,8 +21,8 @@ print("java work done", n, flush=True)
 """
 
 
-def run(script: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(script) + JAVA_WORK], capture_output=True,
+def run(script: str, after: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script) + JAVA_WORK + after], capture_output=True,
                           text=True, timeout=240)
 
 
@@ -40,3 +40,26 @@ def test_java_work_survives_faulthandler_enabled_after_the_jvm(after_start: str)
         """)
     assert done.returncode == 0 and "java work done 2000000" in done.stdout, (done.returncode, done.stderr[-2000:])
 
+
+
+def test_java_work_survives_ray_in_the_same_process() -> None:
+    """``ray.init`` (through ``require_ray``) after the JVM, then Java code that faults on purpose: implicit null
+    checks in JIT-compiled ``String.compareTo(null)`` and safepoints during parallel work. Without
+    ``RAY_DISABLE_FAILURE_SIGNAL_HANDLER`` Ray's handler turns the first of these into exit 139."""
+    done = run("""
+        import os
+        os.environ.pop("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", None)
+        from indexers.lucene.jvm import ensure_jvm
+        from indexers.sharding.layout import require_ray
+        ensure_jvm()
+        ray = require_ray()
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+        from jnius import JavaException, autoclass
+        text = autoclass("java.lang.String")("abc")
+        for _ in range(30000):
+            try:
+                text.compareTo(None)
+            except JavaException:
+                pass
+        """, after="ray.shutdown()\n")
+    assert done.returncode == 0 and "java work done 2000000" in done.stdout, (done.returncode, done.stderr[-2000:])
