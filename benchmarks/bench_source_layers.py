@@ -19,7 +19,7 @@ from indexers.collection import open_collection
 from indexers.dense.early_exit import fit_map
 from indexers.encoders import EncoderSpec
 from kernel.model_resolver import resolve_model
-from training.distil import student_model, vectors_of
+from training.distil import mapped_cosine, student_model, vectors_of
 from training.early_exit import pseudo_queries
 
 
@@ -57,10 +57,8 @@ def main() -> None:
             continue
         plain = float((vectors[held] * teacher[held]).sum(axis=1).mean())
         w, b = fit_map(vectors[fit], teacher[fit], "affine", ridge=1e-3)
-        mapped = vectors[held] @ w + b
-        mapped /= np.linalg.norm(mapped, axis=1, keepdims=True)
         rows.append({"layers": list(subset), "plain": round(plain, 4),
-                     "mapped": round(float((mapped * teacher[held]).sum(axis=1).mean()), 4)})
+                     "mapped": round(mapped_cosine(vectors[held], w, b, teacher[held]), 4)})
         print(f"{subset!s:<16}{rows[-1]['plain']:>8.4f}{rows[-1]['mapped']:>8.4f}", flush=True)
     col.close()
     rows.sort(key=lambda r: -float(r["mapped"]))  # type: ignore[arg-type]

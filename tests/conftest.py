@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ from asgi_lifespan import LifespanManager
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from indexers.collection import BuildPlan, build_collection  # noqa: E402
-from indexers.dense import DenseIndexSpec  # noqa: E402
+from indexers.dense import DenseIndex, DenseIndexSpec, query_encoders  # noqa: E402
 from indexers.encoders import EncoderSpec  # noqa: E402
 from indexers.matryoshka import FunnelSpec, MatryoshkaSpec  # noqa: E402
 from indexers.matryoshka.build import add_matryoshka  # noqa: E402
@@ -75,6 +76,17 @@ def link_dense_copy(index_root: Path, dst_root: Path, name: str = "sf") -> Path:
         os.link(src / file, dst / file)
     shutil.copytree(src / "indexes" / "dense", dst / "indexes" / "dense", copy_function=os.link)
     return dst
+
+
+def vectors_sha(folder: Path) -> str:
+    """sha256 of a dense index folder's stored vectors: proof that training a query side re-encoded nothing."""
+    return hashlib.sha256((folder / "vectors.npy").read_bytes()).hexdigest()
+
+
+def register_trained(collection: Path, name: str, index: DenseIndex, info: dict[str, object], model: Path) -> None:
+    """Register a query encoder trained on ``index`` (its training record ``info``, its model folder) as ``name``."""
+    manifest = query_encoders.QueryEncoderManifest.trained(name, "dense", index.manifest, info)
+    query_encoders.register(collection, manifest, model)
 
 
 @pytest.fixture(scope="session")

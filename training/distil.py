@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexers.dense import DenseIndex
-from indexers.dense.early_exit import fit_map
+from indexers.dense.early_exit import apply_map, fit_map
 from indexers.encoders import EncoderSpec
 from kernel.errors import InvalidInput
 from kernel.model_resolver import resolve_model
@@ -101,11 +101,10 @@ def mean_cosine(model: Any, texts: list[str], teacher: NDArray[np.float32]) -> f
     return float((vectors_of(model, texts) * teacher).sum(axis=1).mean())
 
 
-def _mapped_cosine(x: NDArray[np.float32], w: NDArray[np.float32], b: NDArray[np.float32],
-                   teacher: NDArray[np.float32]) -> float:
-    mapped = x @ w + b
-    mapped /= np.maximum(np.linalg.norm(mapped, axis=1, keepdims=True), 1e-12)
-    return float((mapped * teacher).sum(axis=1).mean())
+def mapped_cosine(x: NDArray[np.float32], w: NDArray[np.float32], b: NDArray[np.float32],
+                  teacher: NDArray[np.float32]) -> float:
+    """Mean cosine between ``x`` through the early-exit map ``(w, b)`` and the teacher's vectors."""
+    return float((apply_map(x, w, b) * teacher).sum(axis=1).mean())
 
 
 def distil_loss(student: Any, teacher: Any, spec: DistilTrainSpec) -> Any:
@@ -121,8 +120,8 @@ def distil_loss(student: Any, teacher: Any, spec: DistilTrainSpec) -> Any:
 
 def train_distilled(index: DenseIndex, texts: list[str], spec: DistilTrainSpec, out_dir: Path, *,
                     cache_dir: Path | None = None) -> dict[str, Any]:
-    """Distil ``index``'s encoder into its first ``spec.layers`` layers on ``texts``; save the best checkpoint to
-    ``out_dir`` (a model folder of ``spec.layers`` layers). Returns the training record."""
+    """Distil ``index``'s encoder into ``spec.layers`` of its layers (``source_layers``) on ``texts``; save the best
+    checkpoint to ``out_dir`` (a model folder of ``spec.layers`` layers). Returns the training record."""
     import torch
 
     texts = list(dict.fromkeys(texts))
@@ -144,7 +143,7 @@ def train_distilled(index: DenseIndex, texts: list[str], spec: DistilTrainSpec, 
     head = "none"
     if spec.head == "affine":
         w, b = fit_map(vectors_of(model, [texts[i] for i in train]), teacher[train], "affine", ridge=1e-3)
-        if not dev or _mapped_cosine(vectors_of(model, dev_texts), w, b, dev_teacher) > unmapped:
+        if not dev or mapped_cosine(vectors_of(model, dev_texts), w, b, dev_teacher) > unmapped:
             add_affine_head(model, w, b)  # kept only when it helps on held-out texts (too few texts: it overfits)
             head = "affine"
     loop = LoopSpec(steps=spec.steps, batch_size=spec.batch_size, learning_rate=spec.learning_rate,

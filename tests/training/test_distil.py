@@ -4,7 +4,6 @@ model, and the service serves it by name (``query_encoder``)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from indexers.collection import open_collection
 from indexers.dense import DenseIndex, query_encoders
 from indexers.encoders import EncoderSpec, build_encoder
 from service.config import Settings
-from tests.conftest import asgi_client, link_dense_copy
+from tests.conftest import asgi_client, link_dense_copy, register_trained, vectors_sha
 from training.distil import train_distilled
 from training.early_exit import pseudo_queries
 from training.specs import DistilTrainSpec
@@ -29,7 +28,7 @@ def distilled(index_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     root = tmp_path_factory.mktemp("distil")
     dst = link_dense_copy(index_root, root)
     folder = dst / "indexes" / "dense"
-    before = hashlib.sha256((folder / "vectors.npy").read_bytes()).hexdigest()
+    before = vectors_sha(folder)
     index = DenseIndex(folder)
     collection = open_collection(dst)
     texts, _ = pseudo_queries(collection, 400)
@@ -37,15 +36,14 @@ def distilled(index_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     held_out, train = texts[:80], texts[80:]
     spec = DistilTrainSpec(steps=12, batch_size=16, learning_rate=2e-4, dev_texts=40, eval_every=6)
     info = train_distilled(index, train, spec, root / "model")
-    manifest = query_encoders.QueryEncoderManifest.trained("early3", "dense", index.manifest, info)
-    query_encoders.register(dst, manifest, root / "model")
+    register_trained(dst, "early3", index, info, root / "model")
     return {"root": root, "folder": folder, "index": index, "held_out": held_out, "info": info,
             "vectors_before": before}
 
 
 def test_student_is_closer_to_the_full_model_than_the_plain_cut(distilled: dict) -> None:
     folder, index, held_out = distilled["folder"], distilled["index"], distilled["held_out"]
-    assert hashlib.sha256((folder / "vectors.npy").read_bytes()).hexdigest() == distilled["vectors_before"]
+    assert vectors_sha(folder) == distilled["vectors_before"]
     spec = query_encoders.resolve(folder.parent.parent, "dense", index.manifest.version, "early3")
     config = json.loads((Path(spec.model) / "config.json").read_text())
     assert config["num_hidden_layers"] == 3 and distilled["info"]["layers"] == 3

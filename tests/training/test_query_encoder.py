@@ -3,7 +3,6 @@ service choosing it per request (and refusing it once the index has moved to ano
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from indexers.encoders import EncoderSpec, build_encoder
 from indexers.manifest import IndexManifest
 from indexers.segments.merge import apply_changes
 from service.config import Settings
-from tests.conftest import asgi_client, link_dense_copy
+from tests.conftest import asgi_client, link_dense_copy, register_trained, vectors_sha
 from training.query_encoder import train_query_encoder
 from training.rank_lists import judged_queries
 from training.specs import QueryEncoderTrainSpec
@@ -32,21 +31,20 @@ def trained(index_root: Path, scifact_slice: Path, tmp_path_factory: pytest.Temp
     root = tmp_path_factory.mktemp("qenc")
     dst = link_dense_copy(index_root, root)
     folder = dst / "indexes" / "dense"
-    before = hashlib.sha256((folder / "vectors.npy").read_bytes()).hexdigest()
+    before = vectors_sha(folder)
     index = DenseIndex(folder)
     source = judged_queries(BeirDataset.open(scifact_slice), "test")
     spec = QueryEncoderTrainSpec(steps=6, batch_size=8, learning_rate=1e-4, negatives=20, dev_queries=0,
                                  eval_every=6)
     info = train_query_encoder(index, source, spec, root / "model")
-    manifest = query_encoders.QueryEncoderManifest.trained("tuned", "dense", index.manifest, info)
-    query_encoders.register(dst, manifest, root / "model")
+    register_trained(dst, "tuned", index, info, root / "model")
     return {"root": root, "folder": folder, "index": index, "source": source, "vectors_before": before,
             "info": info}
 
 
 def test_training_moves_only_the_query_side_toward_the_positives(trained: dict) -> None:
     folder, index, source = trained["folder"], trained["index"], trained["source"]
-    assert hashlib.sha256((folder / "vectors.npy").read_bytes()).hexdigest() == trained["vectors_before"]
+    assert vectors_sha(folder) == trained["vectors_before"]
     assert trained["info"]["documents_reencoded"] == 0
     ids = [q for q in source.queries if q in source.qrels]
     texts = [source.queries[q] for q in ids]
