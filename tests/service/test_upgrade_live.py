@@ -1,6 +1,8 @@
-"""A live model upgrade over real HTTP: clients search the dense index while ``POST .../upgrade`` maps BERT-tiny (B)
-into MiniLM's (A) space, re-encodes the documents and swaps B's index in; one client writes meanwhile. No request
-fails; mapped answers name the query encoder that served them; the end state is a fresh B index's ranking."""
+"""A live model upgrade over real HTTP. First ``reindex: false`` maps BERT-tiny (B) into MiniLM's (A) space and
+stops: searches are then served through the map and say so. Then clients search the dense index while a full
+upgrade re-fits the map, re-encodes the documents and swaps B's index in; one client writes meanwhile. No request
+fails; each client's answers are mapped until the swap and B's own after it; the end state is a fresh B index's
+ranking."""
 
 from __future__ import annotations
 
@@ -48,17 +50,42 @@ async def _search(client: httpx.AsyncClient, query: str, k: int = 5) -> httpx.Re
     return await client.post("/v1/search", json={"collection": "up", "query": query, "k": k, "retriever": "dense"})
 
 
+MAPPED = "dense.query_encoder.upgrade-dense"
+
+
+async def _finish(client: httpx.AsyncClient) -> tuple[dict[str, Any], list[str]]:
+    phases: list[str] = []
+    for _ in range(3000):
+        status = (await client.get(ROUTE)).json()
+        phases.append(status["phase"])
+        if status["phase"] in ("done", "failed"):
+            break
+        await asyncio.sleep(0.05)
+    return status, phases
+
+
 async def test_upgrade_under_live_search_and_writes(server: str, root: Path) -> None:
     async with httpx.AsyncClient(base_url=server, timeout=120) as client:
+        before = (await _search(client, QUERIES[0])).json()
+        assert MAPPED not in before["counts"]
+        started = await client.post(ROUTE, json={"model": B_MODEL, "calibration": 50, "reindex": False})
+        assert started.status_code == 202, started.text
+        status, phases = await _finish(client)
+        assert status["phase"] == "done" and "serving_mapped" in phases and "reencoding" not in phases, status
+        assert IndexManifest.read(root / "up" / "indexes" / "dense").model != B_MODEL
+        mapped = (await _search(client, QUERIES[0])).json()
+        assert mapped["counts"][MAPPED] == 1, mapped["counts"]
+        assert [h["id"] for h in mapped["hits"]] != [h["id"] for h in before["hits"]] or \
+            [h["score"] for h in mapped["hits"]] != [h["score"] for h in before["hits"]]
+
         finished = asyncio.Event()
-        answers: list[tuple[int, dict[str, Any]]] = []
-        phases: list[str] = []
+        answers: list[tuple[int, int, int, dict[str, Any]]] = []
         upserted: list[str] = []
 
         async def searcher(i: int) -> None:
             for n in itertools.count():
                 resp = await _search(client, QUERIES[(i + n) % len(QUERIES)])
-                answers.append((resp.status_code, resp.json()))
+                answers.append((i, n, resp.status_code, resp.json()))
                 if finished.is_set() or n > 5000:
                     return
 
@@ -79,12 +106,7 @@ async def test_upgrade_under_live_search_and_writes(server: str, root: Path) -> 
         again = await client.post(ROUTE, json={"model": B_MODEL})
         assert again.status_code == 409 and "already being upgraded" in again.json()["error"]["message"]
         write = asyncio.create_task(writer())
-        for _ in range(3000):
-            status = (await client.get(ROUTE)).json()
-            phases.append(status["phase"])
-            if status["phase"] in ("done", "failed"):
-                break
-            await asyncio.sleep(0.05)
+        status, phases = await _finish(client)
         await write
         finished.set()
         await asyncio.gather(*workers)
@@ -92,9 +114,10 @@ async def test_upgrade_under_live_search_and_writes(server: str, root: Path) -> 
         assert status["done"] == status["total"] == 80 and status["map"]["calibration"] == 50
         assert status["map"]["source_dim"] == 128 and status["map"]["target_dim"] == 384
         assert upserted, phases
-        assert len(answers) >= 3 and {code for code, _ in answers} == {200}
-        mapped = [a for _, a in answers if "dense.query_encoder.upgrade-dense" in a["counts"]]
-        assert mapped, "no answer came through the mapped query encoder"
+        assert len(answers) >= 3 and {code for _, _, code, _ in answers} == {200}
+        for i in range(3):  # each client's answers: through the map (A's index) until the swap, then B's own
+            served = [MAPPED in a["counts"] for j, _, _, a in sorted(answers, key=lambda x: x[1]) if j == i]
+            assert served == sorted(served, reverse=True), (i, served)
 
         index = root / "up" / "indexes" / "dense"
         assert IndexManifest.read(index).model == B_MODEL
