@@ -21,10 +21,16 @@ train_app = typer.Typer(help="Train models on a collection's own data.", no_args
 
 @train_app.command("embedder")
 def train_embedder_cmd(
-    data: Annotated[Path, typer.Option(help="BEIR folder with a train split")],
     out: Annotated[Path, typer.Option(help="where the fine-tuned model is saved (load it by this path)")],
-    split: str = "train",
-    collection: Annotated[str | None, typer.Option(help="built collection to mine negatives from")] = None,
+    data: Annotated[Path | None, typer.Option(help="BEIR folder with a train split")] = None,
+    split: Annotated[str, typer.Option(help="judged split to train on; '' for weak supervision only")] = "train",
+    collection: Annotated[str | None, typer.Option(help="built collection to mine negatives from "
+                                                        "[the BEIR folder's name]")] = None,
+    weak: Annotated[list[str], typer.Option(help="weak supervision from a corpus: title | ict; repeatable")
+                    ] = [],  # noqa: B006
+    weak_collection: Annotated[list[str], typer.Option(help="built collection(s) whose corpus gives the --weak "
+                                                            "queries; repeatable [--collection]")] = [],  # noqa: B006
+    weak_queries: Annotated[int, typer.Option(help="weakly supervised queries per --weak kind and collection")] = 500,
     base_model: str = "sentence-transformers/all-MiniLM-L6-v2",
     matryoshka_dims: Annotated[str, typer.Option(help="comma-separated prefix dims")] = "384,256,128,64,32",
     epochs: int = 1,
@@ -32,16 +38,29 @@ def train_embedder_cmd(
     learning_rate: float = 2e-5,
     index_root: IndexRoot = None,
 ) -> None:
-    """Matryoshka fine-tuning (MatryoshkaLoss over in-batch + BM25 hard negatives) on a BEIR train split."""
+    """Matryoshka fine-tuning (MatryoshkaLoss over in-batch + BM25 hard negatives) on a BEIR train split, on weak
+    supervision from one or more corpora (``--weak title --weak-collection cranfield``), or both."""
     from indexers.collection import open_collection
     from indexers.corpus import BeirDataset
     from training.embedder import EmbedderTrainSpec, train_embedder
-    from training.pairs import mine_triples
+    from training.pairs import mine_triples, triples_for
+    from training.weak import weak_queries as weak_source
 
+    name = collection or (data.name if data is not None else None)
+    if not (data and split) and not (weak and (weak_collection or name)):
+        raise typer.BadParameter("nothing to train on: give --data with --split, or --weak title|ict with "
+                                 "--weak-collection (or --collection)")
+    if unknown := sorted(set(weak) - {"title", "ict"}):
+        raise typer.BadParameter(f"--weak {unknown}: choose title or ict")
     setup_logging()
     settings = settings_for(index_root)
-    dataset = BeirDataset.open(data)
-    triples = mine_triples(dataset, split, open_collection(settings.index_root / (collection or data.name)))
+    triples = []
+    if data is not None and split:
+        triples += mine_triples(BeirDataset.open(data), split, open_collection(settings.index_root / (name or "")))
+    for weak_name in weak_collection or [name or ""]:
+        corpus = open_collection(settings.index_root / weak_name)
+        for kind in weak:
+            triples += triples_for(weak_source(corpus, kind, weak_queries), corpus)  # type: ignore[arg-type]
     spec = EmbedderTrainSpec(base_model=base_model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                              matryoshka_dims=tuple(int(d) for d in matryoshka_dims.split(",")))
     info = train_embedder(triples, spec, out)

@@ -66,6 +66,15 @@ def test_bad_dense_spec_and_missing_source_fail_clearly(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "'lucene', 'native'" in result.output
 
 
+def test_train_embedder_refuses_nothing_to_train_on(tmp_path: Path) -> None:
+    out = ["train", "embedder", "--out", str(tmp_path / "m"), "--index-root", str(tmp_path)]
+    result = runner.invoke(app, out)
+    assert result.exit_code == 2 and "nothing to train on" in result.output
+    result = runner.invoke(app, [*out, "--weak", "abstract", "--weak-collection", "x"])
+    assert result.exit_code == 2 and "choose title or ict" in result.output
+    assert not (tmp_path / "m").exists()
+
+
 def test_url_writes_send_the_api_key(tmp_path: Path) -> None:
     from service.config import Settings
     from service.main import create_app

@@ -1,7 +1,8 @@
 """Weak supervision any corpus provides, for collections without training queries.
 
-- ``title``: a document's title is the query, its body the positive (the model sees bodies only, so the title
-  cannot be matched by copying). Titles of scientific abstracts read much like the claims users search with.
+- ``title``: a document's title is the query, its body the positive (the model sees bodies only, with the title
+  cut out where the body repeats it, as every Cranfield body does, so the title cannot be matched by copying).
+  Titles of scientific abstracts read much like the claims users search with.
 - ``ict``: inverse cloze (Lee et al., "Latent Retrieval for Weakly Supervised Open Domain Question Answering",
   ACL 2019): one sentence of a passage is the query, the passage without that sentence the positive.
 
@@ -57,7 +58,8 @@ def weak_queries(collection: Collection, kind: WeakKind, limit: int, *, seed: in
     if not queries:
         raise InvalidInput(f"collection {collection.name!r} has no documents that give {kind!r} queries")
 
-    def text_of(doc: Doc) -> str:
-        return doc.text.replace(held_out[doc.id], " ").strip() if doc.id in held_out else doc.text
+    def text_of(doc: Doc) -> str:  # title: every body without its title (Cranfield's bodies repeat theirs)
+        cut = doc.title.strip() if kind == "title" else held_out.get(doc.id, "")
+        return doc.text.replace(cut, " ").strip() if cut else doc.text
 
     return QuerySet(queries, qrels, text_of=text_of, name=f"{collection.name} weak:{kind}")

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from indexers.collection import open_collection
+from indexers.bm25 import Bm25IndexSpec
+from indexers.collection import BuildPlan, build_collection, open_collection
 from indexers.corpus import BeirDataset
 from indexers.encoders import EncoderSpec, build_encoder
 from training.embedder import EmbedderTrainSpec, train_embedder
-from training.pairs import mine_triples
+from training.pairs import mine_triples, triples_for
+from training.weak import weak_queries
 
 
 def test_mined_triples_pair_judged_docs_with_unjudged_bm25_hits(index_root: Path, scifact_slice: Path) -> None:
@@ -25,6 +27,23 @@ def test_mined_triples_pair_judged_docs_with_unjudged_bm25_hits(index_root: Path
     for t in triples:
         qid = by_text[t.query]
         assert docs[t.positive] in qrels[qid] and docs[t.negative] not in qrels[qid]
+
+
+def test_weak_title_triples_read_bodies_without_titles(index_root: Path, tmp_path: Path) -> None:
+    collection = open_collection(index_root / "sf")
+    by_body = {d.text: d for d in collection.docs.iter_docs()}
+    triples = triples_for(weak_queries(collection, "title", 20), collection)
+    assert len(triples) == 20
+    for t in triples:
+        positive, negative = by_body[t.positive], by_body[t.negative]  # bodies: a title-prefixed text is no key
+        assert t.query == positive.title and negative.id != positive.id
+    echo = [{"_id": d.id, "title": d.title, "text": f"{d.title} {d.text}"} for d in list(by_body.values())[:30]]
+    (tmp_path / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in echo))  # bodies that repeat titles
+    build_collection(BuildPlan(name="echo", source=tmp_path / "corpus.jsonl", sparse=(Bm25IndexSpec(),), dense=()),
+                     tmp_path)
+    repeated = open_collection(tmp_path / "echo")
+    for t in triples_for(weak_queries(repeated, "title", 10), repeated):
+        assert t.query not in t.positive and t.positive in by_body and t.negative in by_body, t
 
 
 def test_fine_tuned_model_saves_and_loads_by_path(index_root: Path, scifact_slice: Path, tmp_path: Path) -> None:
