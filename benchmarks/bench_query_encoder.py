@@ -74,8 +74,7 @@ def main() -> None:
             if args.only is not None and path.parent.name not in args.only.split(","):
                 continue
             manifest = query_encoders.read(args.index_root / c, path.parent.name)
-            spec = EncoderSpec.model_validate({**manifest.encoder,
-                                               "model": str(path.parent / query_encoders.MODEL_DIR)})
+            spec = query_encoders.model_spec(args.index_root / c, manifest)
             tuned[f"{c}/{manifest.name}"] = (c, spec, manifest)
     report: dict[str, dict[str, object]] = {}
     for c in names:

@@ -16,6 +16,7 @@ from indexers.dense import DenseIndex, query_encoders, serving
 from indexers.dense.index import DenseRow, Rows
 from indexers.dense.options import DenseSearchOptions
 from indexers.dense.query_map import QueryMap
+from indexers.encoders import EncoderSpec
 from indexers.filters import AllowedDocs
 from indexers.segments.delta import Snapshot
 from indexers.segments.scoring import bm25_hits, dense_hits, fetch, merge
@@ -105,7 +106,9 @@ class DenseRetriever:
         self.encoder = encoder
         self._executor = executor
         self._alternatives = alternatives  # where registered query encoders load (``query_encoder``)
-        self._maps: dict[str, QueryMap | None] = {}  # query encoder name -> its map into the index (loaded once)
+        # query encoder name -> (its encoder spec, its map into the index), read from disk once per index version: a
+        # swap that replaces the folder (a model upgrade's end) must not fail the old version's requests in flight
+        self._resolved: dict[str, tuple[EncoderSpec, QueryMap | None]] = {}
         self.default_query_encoder = serving.default_query_encoder(index.manifest)
 
     async def search(self, query: str, k: int, spec: PipelineSpec, trace: Trace,
@@ -129,20 +132,20 @@ class DenseRetriever:
         return [Hit(row[0], row[1], stage_scores={self.stage: row[1]}, passage=row.passage) for row in rows[0]]
 
     async def _query_encoder(self, name: str, spec: PipelineSpec) -> tuple[AsyncEncoder, QueryMap | None]:
-        """The registered query encoder ``name``, checked against this index version (loaded once), and its map
-        into the index's space when it is a mapped one."""
+        """The registered query encoder ``name``, checked against this index version, and its map into the index's
+        space when it is a mapped one (both read once per retriever)."""
         if spec.layers is not None:
             raise InvalidInput("layers (early exit) applies to the index's own encoder, not to a query encoder")
         if self._alternatives is None:
             raise InvalidInput("this retriever serves no alternative query encoders")
         index, alternatives = self.index, self._alternatives
         collection = index.folder.parent.parent  # <collection>/indexes/<index>
-        encoder_spec = await run_blocking(self._executor, lambda: query_encoders.resolve(
-            collection, index.folder.name, index.manifest.version, name, index.manifest.build.get("encoder")))
+        if name not in self._resolved:
+            self._resolved[name] = await run_blocking(self._executor, lambda: (query_encoders.resolve(
+                collection, index.folder.name, index.manifest.version, name, index.manifest.build.get("encoder")),
+                query_encoders.query_map(collection, name)))
+        encoder_spec, qmap = self._resolved[name]
         encoder = await run_blocking(self._executor, lambda: alternatives.get(encoder_spec))
-        if name not in self._maps:
-            self._maps[name] = await run_blocking(self._executor, lambda: query_encoders.query_map(collection, name))
-        qmap = self._maps[name]
         dims = qmap.dims if qmap is not None else (encoder.dim, encoder.dim)
         if encoder.dim != dims[0] or dims[1] != index.dim:
             raise InvalidInput(f"query encoder {name!r} gives {dims[1]}-dim vectors; the index holds {index.dim}")

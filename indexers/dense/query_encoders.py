@@ -1,10 +1,11 @@
 """Alternative query encoders registered on a dense index: query-side models tuned against the index's stored
 document vectors (``sieve train query-encoder``), so the documents are never re-encoded.
 
-Each lives in ``<collection>/query_encoders/<name>/``: the model folder ``model/`` and ``query_encoder.json``, its
-manifest, which names the dense index and the index version it was trained against. A query encoder serves only
-that version: once the index is rebuilt (a live change, new early-exit maps, ...) its vectors may differ, and
-``resolve`` refuses it with an error that says so.
+Each lives in ``<collection>/query_encoders/<name>/``: its model folder (``model-<random>/``, new at every
+registration, so a replaced query encoder is never served from a cache keyed by the old path) and
+``query_encoder.json``, its manifest, which names the dense index and the index version it was trained against. A
+query encoder serves only that version: once the index is rebuilt (a live change, new early-exit maps, ...) its
+vectors may differ, and ``resolve`` refuses it with an error that says so.
 
 A mapped query encoder (``sieve index upgrade``) is another model B plus ``query_map.npz`` (``query_map.py``) into
 the index's space: its manifest's ``map`` records the fit and the index's encoder it maps into, and it serves any
@@ -14,6 +15,7 @@ version of the index still built with that encoder (the map targets the model's 
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import time
 from pathlib import Path
@@ -58,6 +60,7 @@ class QueryEncoderManifest(BaseModel):
     training: dict[str, Any] = {}
     created_at: str = ""
     map: MapRecord | None = None  # set for a mapped query encoder (model B + query_map.npz)
+    model_dir: str = MODEL_DIR  # its model folder, new per registration: no cache keyed by path serves a replaced one
 
     @classmethod
     def trained(cls, name: str, index: str, against: IndexManifest, training: dict[str, Any]) -> QueryEncoderManifest:
@@ -79,10 +82,12 @@ def register(collection_folder: Path, manifest: QueryEncoderManifest, model_dir:
     name) and write its manifest (and ``query_map``, a mapped one's map). Returns the folder."""
     final = collection_folder / FOLDER / _check_name(manifest.name)
     with atomic_folder(final) as tmp:
-        shutil.copytree(model_dir, tmp / MODEL_DIR)
+        folder = f"{MODEL_DIR}-{secrets.token_hex(6)}"
+        shutil.copytree(model_dir, tmp / folder)
         if query_map is not None:
             query_map.save(tmp)
-        stamped = manifest.model_copy(update={"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        stamped = manifest.model_copy(update={"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                              "model_dir": folder})
         (tmp / MANIFEST_FILE).write_text(stamped.model_dump_json(indent=2) + "\n")
     return final
 
@@ -123,7 +128,7 @@ def resolve(collection_folder: Path, index_name: str, index_version: str, name: 
 
 def model_spec(collection_folder: Path, manifest: QueryEncoderManifest) -> EncoderSpec:
     """The spec that loads the registered query encoder's own model files (no check against the index)."""
-    model = collection_folder / FOLDER / manifest.name / MODEL_DIR
+    model = collection_folder / FOLDER / manifest.name / manifest.model_dir
     return EncoderSpec.model_validate({**manifest.encoder, "model": str(model)})
 
 
