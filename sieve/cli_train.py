@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast, get_args
 
 import typer
 
@@ -30,7 +30,8 @@ def train_embedder_cmd(
                     ] = [],  # noqa: B006
     weak_collection: Annotated[list[str], typer.Option(help="built collection(s) whose corpus gives the --weak "
                                                             "queries; repeatable [--collection]")] = [],  # noqa: B006
-    weak_queries: Annotated[int, typer.Option(help="weakly supervised queries per --weak kind and collection")] = 500,
+    weak_queries: Annotated[int, typer.Option(min=1, help="weakly supervised queries per --weak kind and "
+                                                          "collection")] = 500,
     base_model: str = "sentence-transformers/all-MiniLM-L6-v2",
     matryoshka_dims: Annotated[str, typer.Option(help="comma-separated prefix dims")] = "384,256,128,64,32",
     epochs: int = 1,
@@ -44,23 +45,26 @@ def train_embedder_cmd(
     from indexers.corpus import BeirDataset
     from training.embedder import EmbedderTrainSpec, train_embedder
     from training.pairs import mine_triples, triples_for
+    from training.weak import WeakKind
     from training.weak import weak_queries as weak_source
 
     name = collection or (data.name if data is not None else None)
+    if unknown := sorted(set(weak) - set(get_args(WeakKind))):
+        raise typer.BadParameter(f"--weak {unknown}: choose title or ict")
+    if weak_collection and not weak:
+        raise typer.BadParameter("--weak-collection needs --weak title|ict")
     if not (data and split) and not (weak and (weak_collection or name)):
         raise typer.BadParameter("nothing to train on: give --data with --split, or --weak title|ict with "
                                  "--weak-collection (or --collection)")
-    if unknown := sorted(set(weak) - {"title", "ict"}):
-        raise typer.BadParameter(f"--weak {unknown}: choose title or ict")
     setup_logging()
     settings = settings_for(index_root)
     triples = []
     if data is not None and split:
         triples += mine_triples(BeirDataset.open(data), split, open_collection(settings.index_root / (name or "")))
-    for weak_name in weak_collection or [name or ""]:
+    for weak_name in (weak_collection or [name or ""]) if weak else []:
         corpus = open_collection(settings.index_root / weak_name)
-        for kind in weak:
-            triples += triples_for(weak_source(corpus, kind, weak_queries), corpus)  # type: ignore[arg-type]
+        triples += [t for kind in weak for t in triples_for(weak_source(corpus, cast(WeakKind, kind), weak_queries),
+                                                            corpus)]
     spec = EmbedderTrainSpec(base_model=base_model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                              matryoshka_dims=tuple(int(d) for d in matryoshka_dims.split(",")))
     info = train_embedder(triples, spec, out)

@@ -70,8 +70,12 @@ def test_train_embedder_refuses_nothing_to_train_on(tmp_path: Path) -> None:
     out = ["train", "embedder", "--out", str(tmp_path / "m"), "--index-root", str(tmp_path)]
     result = runner.invoke(app, out)
     assert result.exit_code == 2 and "nothing to train on" in result.output
-    result = runner.invoke(app, [*out, "--weak", "abstract", "--weak-collection", "x"])
+    result = runner.invoke(app, [*out, "--weak", "abstract"])
     assert result.exit_code == 2 and "choose title or ict" in result.output
+    result = runner.invoke(app, [*out, "--weak-collection", "x"])
+    assert result.exit_code == 2 and "needs --weak" in result.output
+    result = runner.invoke(app, [*out, "--weak", "title", "--weak-collection", "x", "--weak-queries", "0"])
+    assert result.exit_code == 2 and "weak-queries" in result.output
     assert not (tmp_path / "m").exists()
 
 

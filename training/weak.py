@@ -1,7 +1,7 @@
 """Weak supervision any corpus provides, for collections without training queries.
 
-- ``title``: a document's title is the query, its body the positive (the model sees bodies only, with the title
-  cut out where the body repeats it, as every Cranfield body does, so the title cannot be matched by copying).
+- ``title``: a document's title is the query, its body the positive (the model sees bodies only, with a leading
+  copy of the title cut off, as every Cranfield body begins with one, so the title cannot be matched by copying).
   Titles of scientific abstracts read much like the claims users search with.
 - ``ict``: inverse cloze (Lee et al., "Latent Retrieval for Weakly Supervised Open Domain Question Answering",
   ACL 2019): one sentence of a passage is the query, the passage without that sentence the positive.
@@ -28,6 +28,12 @@ def _sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE.split(text) if len(s.split()) >= 5]
 
 
+def _without_title(doc: Doc) -> str:
+    """The body without a leading copy of the title (every Cranfield body begins with its title)."""
+    title, text = doc.title.strip(), doc.text.strip()
+    return text[len(title):].strip() if title and text.startswith(title) else text
+
+
 def weak_queries(collection: Collection, kind: WeakKind, limit: int, *, seed: int = 0,
                  min_words: int = 4) -> QuerySet:
     """Up to ``limit`` weakly supervised queries sampled from ``collection``'s documents.
@@ -45,7 +51,7 @@ def weak_queries(collection: Collection, kind: WeakKind, limit: int, *, seed: in
         if len(queries) >= limit:
             break
         if kind == "title":
-            if len(doc.title.split()) >= min_words and doc.text.strip():
+            if len(doc.title.split()) >= min_words and _without_title(doc):
                 queries[f"weak-title:{doc.id}"] = doc.title
                 qrels[f"weak-title:{doc.id}"] = {doc.id: 1}
         else:
@@ -58,8 +64,9 @@ def weak_queries(collection: Collection, kind: WeakKind, limit: int, *, seed: in
     if not queries:
         raise InvalidInput(f"collection {collection.name!r} has no documents that give {kind!r} queries")
 
-    def text_of(doc: Doc) -> str:  # title: every body without its title (Cranfield's bodies repeat theirs)
-        cut = doc.title.strip() if kind == "title" else held_out.get(doc.id, "")
-        return doc.text.replace(cut, " ").strip() if cut else doc.text
+    def text_of(doc: Doc) -> str:
+        if kind == "title":
+            return _without_title(doc)
+        return doc.text.replace(held_out[doc.id], " ").strip() if doc.id in held_out else doc.text
 
     return QuerySet(queries, qrels, text_of=text_of, name=f"{collection.name} weak:{kind}")

@@ -71,7 +71,8 @@ async def test_upgrade_under_live_search_and_writes(server: str, root: Path) -> 
         started = await client.post(ROUTE, json={"model": B_MODEL, "calibration": 50, "reindex": False})
         assert started.status_code == 202, started.text
         status, phases = await _finish(client)
-        assert status["phase"] == "done" and "serving_mapped" in phases and "reencoding" not in phases, status
+        assert status["phase"] == "done" and "reencoding" not in phases, (status, phases)
+        assert status["query_encoder"] == "upgrade-dense" and status["map"]["calibration"] == 50, status
         assert IndexManifest.read(root / "up" / "indexes" / "dense").model != B_MODEL
         mapped = (await _search(client, QUERIES[0])).json()
         assert mapped["counts"][MAPPED] == 1, mapped["counts"]
@@ -117,7 +118,7 @@ async def test_upgrade_under_live_search_and_writes(server: str, root: Path) -> 
         assert len(answers) >= 3 and {code for _, _, code, _ in answers} == {200}
         for i in range(3):  # each client's answers: through the map (A's index) until the swap, then B's own
             served = [MAPPED in a["counts"] for j, _, _, a in sorted(answers, key=lambda x: x[1]) if j == i]
-            assert served == sorted(served, reverse=True), (i, served)
+            assert served and served[0] and served == sorted(served, reverse=True), (i, served)
 
         index = root / "up" / "indexes" / "dense"
         assert IndexManifest.read(index).model == B_MODEL
