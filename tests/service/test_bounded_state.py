@@ -1,7 +1,7 @@
 """No request can grow the server without bound: 2,000 searches over real HTTP, each with its own BM25/RM3 settings
-(and every fourth with its own rerank options), leave the server's anonymous resident memory within 50 MB and its
-memory mappings within 200, and every answer is the one a separately configured Pyserini searcher gives for that
-request's settings."""
+(and every fourth with its own rerank options), leave the server's anonymous resident memory within 200 MB (a leak
+of the old kind: 4 GB) and its memory mappings within 200, and every answer is the one a separately configured
+Pyserini searcher gives for that request's settings."""
 
 from __future__ import annotations
 
@@ -107,7 +107,10 @@ def test_distinct_settings_keep_memory_flat_and_answers_right(server: tuple[str,
     # pressure from other processes and faults them back on the next use (the reranker's 87 MB safetensors alone
     # swings RSS by that much on a busy machine); new mappings, counted exactly below, are how extra searchers
     # (readers of the index files) show.
-    assert grown["RssAnon"] < 50, f"anonymous memory grew by {grown['RssAnon']:.1f} MB over {REQUESTS} requests " \
+    # The bound: the leak this guards against (a searcher per setting) cost about 2 MB a request, 4 GB over this run.
+    # Without it, growth after the warm-up was measured at about 1 MB per 1,000 requests, but it reached 81 MB once in a
+    # full suite run on 2 busy cores (the JVM heap and allocator arenas still settling); 200 MB is 20x below the leak.
+    assert grown["RssAnon"] < 200, f"anonymous memory grew by {grown['RssAnon']:.1f} MB over {REQUESTS} requests " \
                                   f"(all kinds, MB: {grown})"
     assert mappings(pid) - maps_before < 200, f"{mappings(pid) - maps_before} new memory mappings"
     for body, resp in zip(bodies, responses, strict=True):
