@@ -41,8 +41,9 @@ def triples_for(source: QuerySet, collection: Collection, *, depth: int = 20, se
     docs = collection.docs.get_many(sorted(needed))
     triples = []
     for qid, text in queries.items():
-        negatives = [d for d, _ in runs[qid] if d not in qrels.get(qid, {}) and d in docs]
-        for doc_id, grade in qrels.get(qid, {}).items():
+        judged = qrels.get(qid, {})
+        negatives = [d for d, _ in runs[qid] if d not in judged and d in docs]
+        for doc_id, grade in judged.items():
             if grade > 0 and doc_id in docs and negatives:
                 triples.append(Triple(text, source.text_of(docs[doc_id]),
                                       source.text_of(docs[rng.choice(negatives)])))
